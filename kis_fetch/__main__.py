@@ -1,0 +1,3 @@
+from kis_fetch.cli import main
+
+main()

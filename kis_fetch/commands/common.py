@@ -1,0 +1,182 @@
+"""Options and error handling shared by the fetching commands."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+from kis_fetch.errors import EXIT_PARTIAL, EXIT_SIGINT, InputError, KisFetchError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from kis_fetch.models import Ticker
+
+log = logging.getLogger("kis_fetch")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 all fetched; 1 some tickers failed (the rest are written); "
+    "2 usage or input error; 3 configuration or authentication error; "
+    "130 interrupted (SIGINT); 143 terminated (SIGTERM)."
+)
+
+FILE_OPTION = typer.Option(
+    [], "--file", "-f", help="Read tickers from FILE ('-' for stdin); repeatable."
+)
+ENV_OPTION = typer.Option(
+    None, "--env", help="KIS server: real or paper (env KIS_ENV) [default: real]."
+)
+BASE_URL_OPTION = typer.Option(
+    None,
+    "--base-url",
+    help="Server URL, overriding --env: a simulator or proxy (env KIS_BASE_URL).",
+)
+RATE_OPTION = typer.Option(
+    None,
+    "--rate",
+    help="Requests per second [default: 20 on real, 1 on paper].",
+)
+CONCURRENCY_OPTION = typer.Option(
+    None,
+    "--concurrency",
+    help="Requests in flight [default: sized from rate x observed latency].",
+)
+FORMAT_OPTION = typer.Option(
+    None,
+    "--format",
+    help="table, csv, json or jsonl [default: table on a terminal, else csv; "
+    "with -o, from the file extension].",
+)
+OUTPUT_OPTION = typer.Option(
+    None, "--output", "-o", help="Write rows to PATH instead of stdout."
+)
+RESUME_OPTION = typer.Option(
+    False, "--resume", help="With -o: skip symbols already in the file and append."
+)
+MASTER_DIR_OPTION = typer.Option(
+    None,
+    "--master-dir",
+    envvar="KIS_FETCH_MASTER_DIR",
+    help="Folder with KIS master files, for names and US exchanges.",
+)
+SKIP_INVALID_OPTION = typer.Option(
+    False, "--skip-invalid", help="Drop malformed tickers with a warning."
+)
+TIMEOUT_OPTION = typer.Option(10.0, "--timeout", help="Seconds to wait for one answer.")
+QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
+VERBOSE_OPTION = typer.Option(
+    0, "--verbose", "-v", count=True, help="Add diagnostics; -vv adds debug detail."
+)
+
+
+def stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def setup_logging(verbose: int, console: Console) -> None:
+    from rich.logging import RichHandler
+
+    level = logging.WARNING
+    if verbose == 1:
+        level = logging.INFO
+    elif verbose >= 2:
+        level = logging.DEBUG
+    handler = RichHandler(
+        console=console, show_path=False, show_time=verbose >= 2, markup=False
+    )
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("kis_fetch")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    # httpx logs each request URL at INFO; headers, which hold the secrets,
+    # are never logged by it.
+    logging.getLogger("httpx").setLevel(
+        logging.INFO if verbose >= 2 else logging.WARNING
+    )
+    logging.getLogger("httpx").handlers[:] = [handler]
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn errors into one stderr line and the documented exit code."""
+    try:
+        yield
+    except KisFetchError as exc:
+        typer.echo(f"kis-fetch: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("kis-fetch: interrupted", err=True)
+        raise typer.Exit(EXIT_SIGINT) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        log.debug("unexpected error", exc_info=True)
+        typer.echo(
+            f"kis-fetch: internal error: {type(exc).__name__}: {exc} "
+            "(run with -vv for details)",
+            err=True,
+        )
+        raise typer.Exit(EXIT_PARTIAL) from None
+
+
+def pick_format(fmt: str | None, output: Path | None) -> str:
+    """Return the output format from --format, the file extension or the terminal."""
+    from kis_fetch.output import FORMATS
+
+    if fmt is not None:
+        fmt = fmt.lower()
+        if fmt not in FORMATS:
+            raise InputError(
+                f"invalid --format {fmt!r}: use one of {', '.join(FORMATS)}"
+            )
+        return fmt
+    if output is not None:
+        suffix = output.suffix.lower()
+        return {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(
+            suffix, "csv"
+        )
+    return "table" if sys.stdout.isatty() else "csv"
+
+
+def gather_tickers(
+    args: list[str], files: list[str], skip_invalid: bool, console: Console
+) -> list[Ticker]:
+    """Read tickers from arguments, files and stdin; reject malformed ones."""
+    from kis_fetch.tickers import read_tickers
+
+    use_stdin = (
+        "-" in args
+        or "-" in files
+        or (not args and not files and not sys.stdin.isatty())
+    )
+    args = [arg for arg in args if arg != "-"]
+    ticker_list = read_tickers(args, files, sys.stdin if use_stdin else None)
+    if ticker_list.invalid:
+        listed = ", ".join(
+            f"{value!r} ({where})" for where, value in ticker_list.invalid[:10]
+        )
+        more = len(ticker_list.invalid) - 10
+        if more > 0:
+            listed += f" and {more} more"
+        if not skip_invalid:
+            raise InputError(
+                f"invalid tickers: {listed}; use 6-character KRX codes (005930), "
+                "EXCD:SYMBOL (NAS:AAPL) or US symbols (AAPL), or pass --skip-invalid"
+            )
+        console.print(f"kis-fetch: skipping invalid tickers: {listed}", markup=False)
+    if not ticker_list.tickers:
+        raise InputError(
+            "no tickers given: pass TICKER arguments, -f FILE, or pipe a list on stdin"
+        )
+    return ticker_list.tickers

@@ -1,0 +1,165 @@
+"""Request pacing under KIS's per-key limit.
+
+KIS counts request arrivals per app key in a sliding one-second window and
+answers the excess with EGW00201. A bucket that lets `rate` requests go at
+once would put up to twice the limit into one window, so requests leave one
+at a time, at least `1 / rate` seconds apart: an aiolimiter leaky bucket with
+a capacity of one.
+
+On EGW00201 every worker pauses together, the rate drops, and it climbs back
+after clean seconds, never above the configured rate. A shared schedule file
+extends the spacing across processes that use the same key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import struct
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from aiolimiter import AsyncLimiter
+
+log = logging.getLogger(__name__)
+
+# Spacing is kept this much wider than 1/rate: requests that leave exactly at
+# the limit land on the boundary of the server's window and are rejected at
+# random, depending on scheduling noise.
+SPACING_MARGIN = 1.02
+
+THROTTLE_DECREASE = 0.8
+MIN_RATE_FRACTION = 0.2
+PAUSE_SECONDS = 0.5
+
+
+class RateController:
+    """Paces requests and adapts the rate to EGW00201 answers.
+
+    `clock` returns seconds on the event loop's clock, which aiolimiter also
+    reads; tests replace both with virtual time.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        shared: SharedSchedule | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if not rate > 0:
+            raise ValueError(f"rate must be positive, got {rate}")
+        self.max_rate = rate
+        self.rate = rate
+        self._shared = shared
+        self._clock = clock or (lambda: asyncio.get_running_loop().time())
+        self._limiter = self._new_limiter(rate)
+        self._paused_until = 0.0
+        self._last_decrease = float("-inf")
+        self._clean_since = float("-inf")
+        self._ceiling = rate
+        self.sent = 0
+        self.throttled = 0
+        self.lowest_rate = rate
+
+    @property
+    def interval(self) -> float:
+        """Return the minimum spacing between two requests, in seconds."""
+        return SPACING_MARGIN / self.rate
+
+    def _new_limiter(self, rate: float) -> AsyncLimiter:
+        return AsyncLimiter(1, SPACING_MARGIN / rate)
+
+    async def acquire(self) -> None:
+        """Wait until this process may send one request."""
+        while True:
+            pause = self._paused_until - self._clock()
+            if pause > 0:
+                await asyncio.sleep(pause)
+                continue
+            await self._limiter.acquire()
+            if self._clock() >= self._paused_until:
+                break
+        if self._shared is not None:
+            delay = self._shared.reserve(self.interval)
+            if delay > 0:
+                await asyncio.sleep(delay)
+        self.sent += 1
+        if self._clean_since == float("-inf"):
+            self._clean_since = self._clock()
+
+    def record_throttle(self) -> None:
+        """Pause all workers and lower the rate after an EGW00201 answer."""
+        now = self._clock()
+        self.throttled += 1
+        self._paused_until = max(self._paused_until, now + PAUSE_SECONDS)
+        self._clean_since = self._paused_until
+        # Rejections from one burst arrive together; lower the rate once per burst.
+        if now - self._last_decrease < PAUSE_SECONDS:
+            return
+        self._last_decrease = now
+        self._ceiling = self.rate
+        floor = self.max_rate * MIN_RATE_FRACTION
+        self._set_rate(max(self.rate * THROTTLE_DECREASE, floor))
+        log.info(
+            "EGW00201 (rate limit): pausing %.1f s, rate now %.1f/s",
+            PAUSE_SECONDS,
+            self.rate,
+        )
+
+    def record_success(self) -> None:
+        """Raise the rate again after each full second without EGW00201."""
+        if self.rate >= self.max_rate:
+            return
+        now = self._clock()
+        if now - self._clean_since < 1.0:
+            return
+        self._clean_since = now
+        # Climb quickly back to just under the rate that was rejected, then
+        # probe above it slowly.
+        target = self._ceiling * 0.97
+        if self.rate < target:
+            new_rate = self.rate + (target - self.rate) * 0.5 + self.max_rate * 0.01
+        else:
+            new_rate = self.rate + self.max_rate * 0.01
+        self._set_rate(min(new_rate, self.max_rate))
+
+    def _set_rate(self, rate: float) -> None:
+        self.rate = rate
+        self.lowest_rate = min(self.lowest_rate, rate)
+        self._limiter = self._new_limiter(rate)
+
+
+class SharedSchedule:
+    """The next free send time for one app key, shared by processes through a
+    locked file.
+
+    Each request reserves a slot `interval` after the previous reservation of
+    any process; the file holds one float of wall-clock seconds.
+    """
+
+    _FORMAT = struct.Struct("<d")
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._clock = clock
+
+    def reserve(self, interval: float) -> float:
+        """Reserve the next send slot and return how long to wait for it."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            raw = os.pread(self._fd, self._FORMAT.size, 0)
+            next_free = self._FORMAT.unpack(raw)[0] if len(raw) == 8 else 0.0
+            now = self._clock()
+            slot = max(now, next_free)
+            os.pwrite(self._fd, self._FORMAT.pack(slot + interval), 0)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        return slot - now
+
+    def close(self) -> None:
+        os.close(self._fd)

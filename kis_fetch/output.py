@@ -1,0 +1,302 @@
+"""Row writers for table, CSV, JSON and JSON Lines output, and the file
+handling that keeps output whole.
+
+A new output file is written under a temporary name in the same folder and
+renamed into place when the run ends, so readers never see a torn row, and
+a run that stops before its first result leaves an existing file untouched.
+With `--resume`, rows are appended to the existing file instead, each as one
+write of whole lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from rich.cells import cell_len, set_cell_size
+from rich.console import Console
+
+from kis_fetch.errors import InputError
+
+FORMATS = ("table", "csv", "json", "jsonl")
+
+
+def csv_text(value: object) -> str:
+    """Format a value for CSV: exact decimals, ISO times, empty for unknown."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def json_value(value: object) -> Any:
+    """Convert a value for JSON: numbers stay numbers, unknown is null."""
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            return int(value)
+        return float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+class RowWriter(Protocol):
+    def write(self, values: Sequence[object]) -> None: ...
+
+    def close(self, keep: bool) -> None: ...
+
+
+class _Target:
+    """The stream rows go to: stdout, a temporary file renamed at the end, or an
+    existing file opened for appending."""
+
+    def __init__(self, path: Path | None, append: bool) -> None:
+        self.path = path
+        self.append = append
+        self._tmp: Path | None = None
+        self.stream: IO[str]
+        if path is None:
+            self.stream = sys.stdout
+        elif append:
+            self.stream = open(path, "a", encoding="utf-8", newline="")
+        else:
+            self._tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+            self.stream = open(self._tmp, "w", encoding="utf-8", newline="")
+
+    def write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    def close(self, keep: bool) -> None:
+        if self.path is None:
+            self.stream.flush()
+            return
+        self.stream.close()
+        if self._tmp is not None:
+            if keep:
+                os.replace(self._tmp, self.path)
+            else:
+                self._tmp.unlink(missing_ok=True)
+
+
+class CsvWriter:
+    def __init__(self, target: _Target, columns: Sequence[str], header: bool) -> None:
+        self._target = target
+        if header:
+            self._target.write(self._line(columns))
+
+    @staticmethod
+    def _line(values: Sequence[object]) -> str:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(
+            [csv_text(value) for value in values]
+        )
+        return buffer.getvalue()
+
+    def write(self, values: Sequence[object]) -> None:
+        self._target.write(self._line(values))
+
+    def close(self, keep: bool) -> None:
+        self._target.close(keep)
+
+
+class JsonLinesWriter:
+    def __init__(self, target: _Target, columns: Sequence[str]) -> None:
+        self._target = target
+        self._columns = columns
+
+    def write(self, values: Sequence[object]) -> None:
+        record = {
+            column: json_value(value)
+            for column, value in zip(self._columns, values, strict=True)
+        }
+        self._target.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def close(self, keep: bool) -> None:
+        self._target.close(keep)
+
+
+class JsonWriter:
+    """Writes one JSON array; it is valid whenever the writer is closed."""
+
+    def __init__(
+        self,
+        target: _Target,
+        columns: Sequence[str],
+        existing: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self._target = target
+        self._columns = columns
+        self._count = 0
+        self._target.write("[")
+        for record in existing or []:
+            self._put(record)
+
+    def _put(self, record: dict[str, Any]) -> None:
+        separator = "\n" if self._count == 0 else ",\n"
+        self._target.write(separator + json.dumps(record, ensure_ascii=False))
+        self._count += 1
+
+    def write(self, values: Sequence[object]) -> None:
+        self._put(
+            {
+                column: json_value(value)
+                for column, value in zip(self._columns, values, strict=True)
+            }
+        )
+
+    def close(self, keep: bool) -> None:
+        self._target.write("\n]\n" if self._count else "]\n")
+        self._target.close(keep)
+
+
+# Display widths in terminal cells; the name column is truncated to fit.
+TABLE_WIDTHS = {"name": 18, "fetched_at": 8, "exchange": 4, "currency": 3}
+
+
+class TableWriter:
+    """Prints aligned rows as they arrive, so a long run shows progress."""
+
+    def __init__(self, console: Console, columns: Sequence[str]) -> None:
+        self._console = console
+        self._columns = columns
+        self._widths = [
+            max(TABLE_WIDTHS.get(column, 10), len(column)) for column in columns
+        ]
+        header = "  ".join(
+            set_cell_size(column, width)
+            for column, width in zip(columns, self._widths, strict=True)
+        )
+        self._console.print(header, style="bold", markup=False, highlight=False)
+
+    def write(self, values: Sequence[object]) -> None:
+        cells = []
+        for column, value, width in zip(
+            self._columns, values, self._widths, strict=True
+        ):
+            text = csv_text(value)
+            if column == "fetched_at" and isinstance(value, datetime):
+                text = value.strftime("%H:%M:%S")
+            if isinstance(value, Decimal) and cell_len(text) <= width:
+                cells.append(" " * (width - cell_len(text)) + text)
+            else:
+                cells.append(set_cell_size(text, width))
+        self._console.print(
+            "  ".join(cells).rstrip(), markup=False, highlight=False, soft_wrap=True
+        )
+
+    def close(self, keep: bool) -> None:
+        self._console.file.flush()
+
+
+def open_writer(
+    fmt: str,
+    path: Path | None,
+    columns: Sequence[str],
+    *,
+    resume: bool = False,
+    console: Console | None = None,
+) -> RowWriter:
+    """Open the writer for `fmt`; with `resume`, append to the file at `path`."""
+    if fmt == "table":
+        if path is not None:
+            raise InputError(
+                "--format table writes to the terminal: use csv, json or jsonl with -o"
+            )
+        return TableWriter(console or Console(), columns)
+    append = resume and path is not None and path.exists() and path.stat().st_size > 0
+    if fmt == "json":
+        existing = read_json_array(path) if append and path is not None else None
+        return JsonWriter(_Target(path, append=False), columns, existing)
+    if append and path is not None:
+        trim_torn_line(path)
+    target = _Target(path, append=append)
+    if fmt == "csv":
+        return CsvWriter(target, columns, header=not append)
+    if fmt == "jsonl":
+        return JsonLinesWriter(target, columns)
+    raise InputError(f"invalid --format {fmt!r}: use one of {', '.join(FORMATS)}")
+
+
+def trim_torn_line(path: Path) -> None:
+    """Cut a partial last line left by a run that was killed mid-write."""
+    with open(path, "rb+") as stream:
+        stream.seek(0, os.SEEK_END)
+        size = stream.tell()
+        if size == 0:
+            return
+        stream.seek(size - 1)
+        if stream.read(1) == b"\n":
+            return
+        data_start = max(0, size - 65536)
+        stream.seek(data_start)
+        tail = stream.read()
+        cut = tail.rfind(b"\n")
+        stream.truncate(data_start + cut + 1 if cut >= 0 else 0)
+
+
+def read_json_array(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"cannot resume {path}: it is not a valid JSON array ({exc}); "
+            "move it away or run without --resume"
+        ) from None
+    if not isinstance(data, list):
+        raise InputError(f"cannot resume {path}: expected a JSON array")
+    return [record for record in data if isinstance(record, dict)]
+
+
+def read_done_keys(
+    fmt: str, path: Path, columns: Sequence[str]
+) -> set[tuple[str, str]]:
+    """Return the (symbol, exchange) pairs that already have rows in `path`."""
+    if not path.exists() or path.stat().st_size == 0:
+        return set()
+    records: list[dict[str, Any]] = []
+    try:
+        if fmt == "json":
+            records = read_json_array(path)
+        elif fmt == "jsonl":
+            with open(path, encoding="utf-8") as stream:
+                for line in stream:
+                    if line.endswith("\n") and line.strip():
+                        try:
+                            records.append(json.loads(line))
+                        except ValueError:
+                            continue
+        elif fmt == "csv":
+            with open(path, encoding="utf-8", newline="") as stream:
+                text = stream.read()
+            lines = text.splitlines(keepends=True)
+            if lines and not lines[-1].endswith("\n"):
+                lines.pop()
+            reader = csv.DictReader(lines)
+            if reader.fieldnames is not None and list(reader.fieldnames) != list(
+                columns
+            ):
+                raise InputError(
+                    f"cannot resume {path}: its header does not match the "
+                    f"{', '.join(columns[:3])}... columns; use a new -o file"
+                )
+            records = list(reader)
+        else:
+            raise InputError("--resume needs -o FILE with --format csv, json or jsonl")
+    except UnicodeDecodeError:
+        raise InputError(f"cannot resume {path}: it is not UTF-8 text") from None
+    return {
+        (str(record.get("symbol", "")), str(record.get("exchange", "")))
+        for record in records
+    }

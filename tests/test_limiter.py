@@ -1,0 +1,115 @@
+import asyncio
+
+import pytest
+
+from kis_fetch.limiter import (
+    PAUSE_SECONDS,
+    SPACING_MARGIN,
+    RateController,
+    SharedSchedule,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_sends_never_closer_than_spacing() -> None:
+    loop = asyncio.get_running_loop()
+    controller = RateController(400)
+    sent: list[float] = []
+
+    async def worker() -> None:
+        for _ in range(8):
+            await controller.acquire()
+            sent.append(loop.time())
+
+    await asyncio.gather(*(worker() for _ in range(5)))
+    gaps = [later - earlier for earlier, later in zip(sent, sent[1:], strict=False)]
+    assert len(sent) == 40
+    # The loop clock has sub-microsecond resolution; allow for float rounding.
+    assert min(gaps) >= SPACING_MARGIN / 400 - 1e-6
+
+
+async def test_no_initial_burst() -> None:
+    loop = asyncio.get_running_loop()
+    controller = RateController(200)
+    start = loop.time()
+    await asyncio.gather(*(controller.acquire() for _ in range(11)))
+    # A bucket of capacity 200 would let all 11 go at once.
+    assert loop.time() - start >= 10 * SPACING_MARGIN / 200 - 1e-6
+
+
+def test_throttle_lowers_rate_once_per_burst() -> None:
+    clock = FakeClock()
+    controller = RateController(20, clock=clock)
+    controller.record_throttle()
+    controller.record_throttle()
+    controller.record_throttle()
+    assert controller.throttled == 3
+    assert controller.rate == pytest.approx(16.0)
+
+
+def test_throttle_pauses_all_workers() -> None:
+    clock = FakeClock()
+    controller = RateController(20, clock=clock)
+    controller.record_throttle()
+    assert controller._paused_until == pytest.approx(clock.now + PAUSE_SECONDS)
+
+
+def test_rate_recovers_after_clean_seconds() -> None:
+    clock = FakeClock()
+    controller = RateController(20, clock=clock)
+    controller.record_throttle()
+    lowered = controller.rate
+    clock.now += PAUSE_SECONDS + 0.5
+    controller.record_success()
+    assert controller.rate == lowered
+    clock.now += 0.6
+    controller.record_success()
+    assert controller.rate > lowered
+    for _ in range(200):
+        clock.now += 1.01
+        controller.record_success()
+    assert controller.rate == 20
+
+
+def test_rate_never_exceeds_configured() -> None:
+    clock = FakeClock()
+    controller = RateController(5, clock=clock)
+    for _ in range(50):
+        clock.now += 2
+        controller.record_success()
+    assert controller.rate == 5
+
+
+def test_rate_floor_after_many_throttles() -> None:
+    clock = FakeClock()
+    controller = RateController(20, clock=clock)
+    for _ in range(30):
+        clock.now += PAUSE_SECONDS + 0.01
+        controller.record_throttle()
+    assert controller.rate == pytest.approx(4.0)
+    assert controller.lowest_rate == pytest.approx(4.0)
+
+
+def test_rejects_non_positive_rate() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        RateController(0)
+
+
+def test_shared_schedule_spaces_processes(tmp_path) -> None:
+    clock = FakeClock()
+    first = SharedSchedule(tmp_path / "slot", clock=clock)
+    second = SharedSchedule(tmp_path / "slot", clock=clock)
+    assert first.reserve(0.1) == 0
+    assert second.reserve(0.1) == pytest.approx(0.1)
+    assert first.reserve(0.1) == pytest.approx(0.2)
+    clock.now += 1.0
+    assert second.reserve(0.1) == 0
+    first.close()
+    second.close()
