@@ -10,19 +10,20 @@ reused across runs until it nears expiry.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
-from filelock import FileLock
 
 from kis_fetch.config import Settings
 from kis_fetch.errors import ConfigError
@@ -56,6 +57,20 @@ class CachedToken:
         lifetime = max(self.expires_at - self.issued_at, 0.0)
         margin = min(MAX_EXPIRY_MARGIN, lifetime * 0.1)
         return now < self.expires_at - margin
+
+
+@dataclass(frozen=True)
+class RevokeResult:
+    """The outcome of `TokenManager.revoke`.
+
+    `code` and `detail` describe why KIS did not revoke the token, such as
+    EGW00121 for a token it no longer accepts. Both are empty on success.
+    """
+
+    had_token: bool
+    revoked: bool
+    code: str = ""
+    detail: str = ""
 
 
 def parse_kst(text: str) -> float:
@@ -156,6 +171,11 @@ class TokenCache:
         if current is not None and current.token == token:
             self.save(None, self.last_issued())
 
+    def clear(self) -> None:
+        """Forget the cached token, keeping the issuance time for the minute rule."""
+        if self.path.exists():
+            self.save(None, self.last_issued())
+
 
 class TokenManager:
     """Hands out a valid token to every worker; issues at most one at a time.
@@ -191,6 +211,11 @@ class TokenManager:
     def cache(self) -> TokenCache:
         return self._cache
 
+    @property
+    def current(self) -> CachedToken | None:
+        """The token this manager last loaded or issued."""
+        return self._current
+
     async def token(self) -> Secret:
         """Return a fresh token, loading or issuing one when needed."""
         current = self._current
@@ -224,10 +249,99 @@ class TokenManager:
             self._current = await self._load_or_issue(rejected=rejected)
             return self._current.token
 
+    async def issue_now(self) -> CachedToken:
+        """Issue a token even when a fresh one is cached.
+
+        It still waits for the one-a-minute slot. Within 6 hours of the
+        previous issuance KIS may return the same token again.
+        """
+        async with self._lock, self._key_lock():
+            self._current = await self._issue()
+            return self._current
+
+    async def revoke(self) -> RevokeResult:
+        """Revoke the cached token with POST /oauth2/revokeP and forget it.
+
+        The local copy is deleted even when KIS rejects the revocation or
+        cannot be reached, and the result tells which happened.
+        """
+        async with self._lock, self._key_lock():
+            cached = self._cache.load()
+            if cached is None:
+                return RevokeResult(had_token=False, revoked=False)
+            try:
+                code, detail = await self._post_revoke(cached.token)
+            finally:
+                self._cache.clear()
+                self._current = None
+        if code:
+            log.info(
+                "KIS at %s did not revoke the token: %s",
+                self._settings.base_url,
+                detail,
+            )
+            return RevokeResult(had_token=True, revoked=False, code=code, detail=detail)
+        log.info("revoked the token for %s", self._settings.base_url)
+        return RevokeResult(had_token=True, revoked=True)
+
+    @asynccontextmanager
+    async def _key_lock(self) -> AsyncIterator[None]:
+        """Hold the cross-process lock of this server and app key."""
+        self._cache.ensure_folder()
+        lock_fd = os.open(self._cache.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            await asyncio.to_thread(fcntl.flock, lock_fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+            os.close(lock_fd)
+
+    async def _post_revoke(self, token: Secret) -> tuple[str, str]:
+        """Send the revocation and return ("", "") on success, else a code and
+        a detail message."""
+        payload = {
+            "appkey": self._settings.app_key,
+            "appsecret": self._settings.app_secret.reveal(),
+            "token": token.reveal(),
+        }
+        url = self._settings.base_url + REVOKE_PATH
+        try:
+            response = await self._http.post(url, json=payload)
+        except httpx.TransportError as exc:
+            return "unreachable", (
+                f"cannot reach KIS at {self._settings.base_url}: {type(exc).__name__}"
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return f"HTTP {response.status_code}", (
+                f"HTTP {response.status_code} without a JSON body"
+            )
+        # KIS sends `code` as the number 200 on success.
+        if response.status_code == 200 and str(body.get("code", 200)) == "200":
+            return "", ""
+        code = str(body.get("error_code") or body.get("code") or "")
+        text = str(body.get("error_description") or body.get("message") or "")
+        code = code or f"HTTP {response.status_code}"
+        return code, f"{code} {text}".strip()
+
     async def _load_or_issue(self, rejected: Secret | None) -> CachedToken:
         self._cache.ensure_folder()
-        lock = FileLock(str(self._cache.lock_path), mode=0o600)
-        await asyncio.to_thread(lock.acquire)
+        # flock belongs to the open file, not to a thread, so the executor
+        # thread that waits for it and the loop thread that releases it may
+        # differ.
+        lock_fd = os.open(self._cache.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            await asyncio.to_thread(fcntl.flock, lock_fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(lock_fd)
+            raise
         try:
             cached = self._cache.load()
             if (
@@ -239,7 +353,8 @@ class TokenManager:
                 return cached
             return await self._issue()
         finally:
-            lock.release()
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+            os.close(lock_fd)
 
     async def _wait_for_issuance_slot(self) -> None:
         wait = self._cache.last_issued() + issue_interval() - self._clock()

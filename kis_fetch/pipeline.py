@@ -83,7 +83,7 @@ class Pipeline(Generic[RowT]):
     ) -> None:
         self._handler = handler
         self._reorderer: Reorderer[RowT] = Reorderer(emit)
-        self._queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=max(workers, 8))
+        self._queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=max(workers, 8))
         self._window = window
         self._workers: list[asyncio.Task[None]] = []
         self._target_workers = workers
@@ -114,13 +114,17 @@ class Pipeline(Generic[RowT]):
         )
         completed = dispatcher in done and not self.stopping.is_set()
         if completed:
-            for _ in self._workers:
-                await self._queue.put(None)
-            finished = asyncio.gather(*self._workers, return_exceptions=True)
+            drained = asyncio.create_task(self._queue.join())
             stopped = asyncio.create_task(self.stopping.wait())
-            await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({drained, stopped}, return_when=asyncio.FIRST_COMPLETED)
             stopped.cancel()
-            if not finished.done():
+            if drained.done() and not self.stopping.is_set():
+                # Every job is done, so the workers are idle on an empty queue.
+                for task in self._workers:
+                    task.cancel()
+                await asyncio.gather(*self._workers, return_exceptions=True)
+            else:
+                drained.cancel()
                 completed = False
                 await self._wind_down(grace)
         else:
@@ -153,11 +157,16 @@ class Pipeline(Generic[RowT]):
     async def _work(self) -> None:
         while True:
             job = await self._queue.get()
-            if job is None or self.stopping.is_set():
-                return
-            self.in_flight += 1
             try:
-                outcomes = await self._handler(job)
+                if self.stopping.is_set():
+                    return
+                self.in_flight += 1
+                try:
+                    outcomes = await self._handler(job)
+                finally:
+                    self.in_flight -= 1
+                for outcome in outcomes:
+                    self._reorderer.add(outcome)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -166,6 +175,4 @@ class Pipeline(Generic[RowT]):
                 self.stop()
                 return
             finally:
-                self.in_flight -= 1
-            for outcome in outcomes:
-                self._reorderer.add(outcome)
+                self._queue.task_done()

@@ -104,7 +104,7 @@ class PriceJobs:
     async def __call__(self, job: Job) -> list[Outcome[PriceRow]]:
         if self.batch and job.items[0][1].is_domestic:
             return await self._domestic_batch(job)
-        outcomes = []
+        outcomes: list[Outcome[PriceRow]] = []
         for index, ticker in job.items:
             try:
                 row = await self._one(ticker)
@@ -122,7 +122,7 @@ class PriceJobs:
             return [
                 Outcome(index, ticker, error=str(exc)) for index, ticker in job.items
             ]
-        outcomes = []
+        outcomes: list[Outcome[PriceRow]] = []
         for index, ticker in job.items:
             row = rows.get(ticker.symbol)
             if row is None:

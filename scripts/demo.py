@@ -24,7 +24,15 @@ US_SYMBOLS = ["AAPL", "MSFT", "IBM", "SPY", "NAS:NVDA", "NYS:KO", "AMS:SCHD"]
 
 def start_simulator(data: Path) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "kis_fetch.sim", "--port", "0", "--master-dir", str(data)],
+        [
+            sys.executable,
+            "-m",
+            "kis_fetch.sim",
+            "--port",
+            "0",
+            "--master-dir",
+            str(data),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -86,8 +94,9 @@ def main() -> int:
     for row in rows[:3] + rows[-3:]:
         print(f"  {row['symbol']:>8} {row['exchange']:<4} {row['price']:>12} "
               f"{row['change_pct']:>7}%  {row['name']}")  # fmt: skip
-    throttled = stats.get("throttled", 0)
-    print(f"demo: simulator saw {stats.get('requests', '?')} requests, "
+    throttled = int(stats["throttled_total"])
+    requests = int(stats["accepted_total"]) + throttled
+    print(f"demo: simulator saw {requests} data requests, "
           f"{throttled} throttled (EGW00201), {len(lost)} rows lost")  # fmt: skip
     if lost:
         print(f"demo: missing rows for {', '.join(lost[:20])}")

@@ -1,7 +1,7 @@
 import asyncio
 import json
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -16,7 +16,7 @@ BASE = "http://127.0.0.1:9"
 
 class FakeTime:
     def __init__(self) -> None:
-        self.now = datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc).timestamp()
+        self.now = datetime(2026, 12, 4, 3, 0, tzinfo=UTC).timestamp()
         self.slept: list[float] = []
 
     def clock(self) -> float:
@@ -50,7 +50,7 @@ class TokenServer:
             )
         self.last = self.time.now
         self.issued += 1
-        expires = datetime.fromtimestamp(self.time.now + 86400, timezone.utc)
+        expires = datetime.fromtimestamp(self.time.now + 86400, UTC)
         kst_text = expires.astimezone(KST)
         return httpx.Response(
             200,
@@ -85,9 +85,7 @@ def make_manager(tmp_path, server, time, secret="right-secret"):
 
 def test_parse_kst_is_utc_plus_nine() -> None:
     epoch = parse_kst("2026-12-05 12:00:00")
-    assert datetime.fromtimestamp(epoch, timezone.utc) == datetime(
-        2026, 12, 5, 3, 0, tzinfo=timezone.utc
-    )
+    assert datetime.fromtimestamp(epoch, UTC) == datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
 
 
 def test_freshness_margin() -> None:

@@ -1,0 +1,280 @@
+"""`kis-fetch prices` end to end against the simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from sim_fixture import MASTER_DIR
+from typer.testing import CliRunner
+
+from kis_fetch.cli import app
+from kis_fetch.quotes import PRICE_COLUMNS
+
+KEY = "TEST-APP-KEY"
+SECRET = "test-app-secret"
+
+
+def run(args, *, base_url, cache, env=None, input=None, masters=True):
+    environment = {
+        "KIS_APP_KEY": KEY,
+        "KIS_APP_SECRET": SECRET,
+        "KIS_BASE_URL": base_url,
+        "KIS_FETCH_CACHE_DIR": str(cache),
+        "KIS_FETCH_MASTER_DIR": str(MASTER_DIR if masters else cache / "none"),
+        "KIS_ENV": "",
+        **(env or {}),
+    }
+    result = CliRunner().invoke(app, ["prices", *args], env=environment, input=input)
+    return result
+
+
+def rows_of(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def without_time(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{k: v for k, v in row.items() if k != "fetched_at"} for row in rows]
+
+
+def data_requests(sim, path_part: str) -> int:
+    return sum(n for path, n in sim.stats()["requests"].items() if path_part in path)
+
+
+def test_columns_values_and_codes(sim, tmp_path) -> None:
+    tickers = ["005930", "00088K", "000660", "NAS:AAPL"]
+    result = run(["--format", "csv", *tickers], base_url=sim.base_url, cache=tmp_path)
+    assert result.exit_code == 0, result.output
+    header = result.stdout.splitlines()[0]
+    assert header == ",".join(PRICE_COLUMNS)
+    rows = rows_of(result.stdout)
+    assert [row["symbol"] for row in rows] == ["005930", "00088K", "000660", "AAPL"]
+    assert [row["exchange"] for row in rows] == ["KRX", "KRX", "KRX", "NAS"]
+    assert rows[0]["name"] == "삼성전자"
+    assert rows[0]["currency"] == "KRW"
+    assert rows[3]["currency"] == "USD"
+    for row in rows[:3]:
+        price = Decimal(row["price"])
+        assert price > 0
+        assert price - Decimal(row["prev_close"]) == Decimal(row["change"])
+        assert Decimal(row["low"]) <= Decimal(row["high"])
+    assert rows[3]["open"] == ""
+    assert datetime.fromisoformat(rows[0]["fetched_at"]).utcoffset() is not None
+
+
+def test_batch_and_single_agree(sim, tmp_path) -> None:
+    tickers = ["005930", "000660", "035420", "999999"]
+    single = run(
+        ["--format", "csv", "--no-batch", *tickers],
+        base_url=sim.base_url,
+        cache=tmp_path,
+    )
+    multi = run(
+        ["--format", "csv", "--batch", *tickers], base_url=sim.base_url, cache=tmp_path
+    )
+    assert single.exit_code == 1
+    assert multi.exit_code == 1
+    assert without_time(rows_of(single.stdout)) == without_time(rows_of(multi.stdout))
+    assert data_requests(sim, "intstock-multprice") == 1
+
+
+def test_bare_us_symbols_probe_and_cache(sim, tmp_path) -> None:
+    result = run(
+        ["--format", "csv", "AAPL", "IBM", "SPY"],
+        base_url=sim.base_url,
+        cache=tmp_path,
+        masters=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert [r["exchange"] for r in rows_of(result.stdout)] == ["NAS", "NYS", "AMS"]
+    assert data_requests(sim, "overseas-price") == 1 + 2 + 3
+    cached = json.loads((tmp_path / "exchanges.json").read_text())
+    assert cached == {"AAPL": "NAS", "IBM": "NYS", "SPY": "AMS"}
+    again = run(
+        ["--format", "csv", "AAPL", "IBM", "SPY"],
+        base_url=sim.base_url,
+        cache=tmp_path,
+        masters=False,
+    )
+    assert again.exit_code == 0
+    assert data_requests(sim, "overseas-price") == 6 + 3
+
+
+def test_bare_us_symbols_one_call_with_masters(sim, tmp_path) -> None:
+    result = run(
+        ["--format", "csv", "AAPL", "IBM", "SPY"], base_url=sim.base_url, cache=tmp_path
+    )
+    assert result.exit_code == 0, result.output
+    assert [r["exchange"] for r in rows_of(result.stdout)] == ["NAS", "NYS", "AMS"]
+    assert data_requests(sim, "overseas-price") == 3
+
+
+def test_token_reused_and_cache_modes(sim, tmp_path) -> None:
+    for _ in range(2):
+        result = run(
+            ["--format", "csv", "005930"], base_url=sim.base_url, cache=tmp_path
+        )
+        assert result.exit_code == 0, result.output
+    assert sim.stats()["tokens_issued"] == {KEY: 1}
+    token_files = list((tmp_path / "tokens").glob("*.json"))
+    assert len(token_files) == 1
+    assert stat.S_IMODE(token_files[0].stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "tokens").stat().st_mode) == 0o700
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
+
+
+def test_throttled_run_keeps_every_row(sim_factory, tmp_path) -> None:
+    sim = sim_factory(rate_limit=5)
+    codes = [f"{n:06d}" for n in (5930, 660, 35420, 5380, 51910, 6400, 68270, 28260)]
+    result = run(
+        ["--format", "csv", "--no-batch", "--rate", "40", *codes],
+        base_url=sim.base_url,
+        cache=tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    assert [r["symbol"] for r in rows_of(result.stdout)] == codes
+    assert sim.stats()["throttled"].get(KEY, 0) > 0
+    assert "throttled" in result.stderr
+
+
+def test_not_found_fails_only_that_ticker(sim, tmp_path) -> None:
+    result = run(
+        ["--format", "csv", "005930", "999999", "NAS:ZZZZQ"],
+        base_url=sim.base_url,
+        cache=tmp_path,
+    )
+    assert result.exit_code == 1
+    assert [r["symbol"] for r in rows_of(result.stdout)] == ["005930"]
+    assert "999999: not found" in result.stderr
+    assert "NAS:ZZZZQ: not found" in result.stderr
+
+
+def test_stdin_duplicates_and_jsonl(sim, tmp_path) -> None:
+    text = "\ufeff005930, 000660\r\n# comment\n\n005930 NAS:AAPL\n"
+    result = run(
+        ["--format", "jsonl"], base_url=sim.base_url, cache=tmp_path, input=text
+    )
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["symbol"] for r in records] == ["005930", "000660", "AAPL"]
+    assert isinstance(records[0]["price"], int)
+    assert records[2]["open"] is None
+
+
+def test_json_file_output(sim, tmp_path) -> None:
+    out = tmp_path / "prices.json"
+    result = run(
+        ["005930", "NAS:AAPL", "-o", str(out)], base_url=sim.base_url, cache=tmp_path
+    )
+    assert result.exit_code == 0, result.output
+    records = json.loads(out.read_text())
+    assert [r["symbol"] for r in records] == ["005930", "AAPL"]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "message"),
+    [
+        (["12345"], {}, 2, "'12345'"),
+        (["005930", "NAS:"], {}, 2, "invalid tickers"),
+        ([], {}, 2, "no tickers given"),
+        (["005930", "--rate", "0"], {}, 2, "--rate"),
+        (["005930", "--format", "xml"], {}, 2, "--format"),
+        (["005930", "--resume"], {}, 2, "--resume needs -o"),
+        (["005930"], {"KIS_APP_KEY": ""}, 3, "KIS_APP_KEY"),
+        (["005930"], {"KIS_BASE_URL": "http://example.com"}, 3, "plain http"),
+        (["005930", "--env", "mock"], {}, 2, "--env"),
+    ],
+)
+def test_exit_codes_and_messages(sim, tmp_path, args, env, code, message) -> None:
+    result = run(
+        ["--format", "csv", *args],
+        base_url=sim.base_url,
+        cache=tmp_path,
+        env=env,
+        input="",
+    )
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_rejected_secret_exits_3(sim_factory, tmp_path) -> None:
+    from kis_fetch.sim import KeySpec
+
+    sim = sim_factory(keys=(KeySpec(KEY, "other-secret", "real"),))
+    out = tmp_path / "keep.csv"
+    out.write_text("untouched\n")
+    result = run(["005930", "-o", str(out)], base_url=sim.base_url, cache=tmp_path)
+    assert result.exit_code == 3
+    assert "KIS_APP_SECRET" in result.stderr
+    assert SECRET not in result.output
+    assert out.read_text() == "untouched\n"
+
+
+def test_paper_key_on_real_server(sim_factory, tmp_path) -> None:
+    from kis_fetch.sim import KeySpec
+
+    sim = sim_factory(keys=(KeySpec(KEY, SECRET, "paper"),))
+    result = run(["005930"], base_url=sim.base_url, cache=tmp_path)
+    assert result.exit_code == 3
+    assert "--env paper" in result.stderr
+
+
+def _spawn(args, env):
+    return subprocess.Popen(
+        [sys.executable, "-m", "kis_fetch", "prices", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigint_then_resume_completes(sim_factory, tmp_path) -> None:
+    sim = sim_factory(rate_limit=0, latency_min=0.1, latency_max=0.1)
+    codes = [r for r in (f"{n:06d}" for n in range(5930, 5930 + 60))]
+    tickers_file = tmp_path / "tickers.txt"
+    tickers_file.write_text("\n".join(codes))
+    out = tmp_path / "rows.csv"
+    env = {
+        "KIS_APP_KEY": KEY,
+        "KIS_APP_SECRET": SECRET,
+        "KIS_BASE_URL": sim.base_url,
+        "KIS_FETCH_CACHE_DIR": str(tmp_path / "cache"),
+        "KIS_FETCH_MASTER_DIR": str(MASTER_DIR),
+    }
+    args = ["-f", str(tickers_file), "--no-batch", "--rate", "20", "-o", str(out)]
+    process = _spawn(args, env)
+    deadline = time.monotonic() + 20
+    while sim.stats()["accepted"].get(KEY, 0) < 15 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
+    first = rows_of(out.read_text())
+    assert 0 < len(first) < len(codes)
+
+    resumed = _spawn([*args, "--resume"], env)
+    _, stderr = resumed.communicate(timeout=60)
+    assert resumed.returncode in (0, 1), stderr
+    text = out.read_text()
+    assert text.count("symbol,exchange") == 1
+    rows = rows_of(text)
+    symbols = [r["symbol"] for r in rows]
+    assert len(symbols) == len(set(symbols))
+    failed = {
+        line.split(": ")[1] for line in stderr.splitlines() if "not found" in line
+    }
+    assert set(symbols) | failed == set(codes)
