@@ -358,12 +358,16 @@ class TokenManager:
 
     async def _wait_for_issuance_slot(self) -> None:
         wait = self._cache.last_issued() + issue_interval() - self._clock()
-        if wait > 0:
+        if wait <= 0:
+            return
+        if wait < 1:
+            log.debug("waiting %.2f s to issue a token", wait)
+        else:
             self._on_wait(
                 f"waiting {wait:.0f} s to issue a token "
                 "(KIS allows one issuance a minute per app key)"
             )
-            await self._sleep(wait)
+        await self._sleep(wait)
 
     async def _issue(self) -> CachedToken:
         for attempt in range(2):

@@ -100,8 +100,10 @@ class KisClient:
         transient = 0
         throttled = 0
         while True:
-            token = await self._tokens.token()
             await self.rate.acquire()
+            # Take the token after the limiter wait, which can outlast a
+            # short-lived token.
+            token = await self._tokens.token()
             headers = {
                 **self._base_headers,
                 "authorization": f"Bearer {token.reveal()}",

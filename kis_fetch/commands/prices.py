@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from kis_fetch.commands import common
+from kis_fetch.commands.config import PROFILE_OPTION
 
 
 def prices(
@@ -14,6 +15,7 @@ def prices(
         None, help="Tickers: 005930, 00088K, Q500001, NAS:AAPL, AAPL; '-' reads stdin."
     ),
     files: list[str] = common.FILE_OPTION,
+    profile: str | None = PROFILE_OPTION,
     env: str | None = common.ENV_OPTION,
     base_url: str | None = common.BASE_URL_OPTION,
     rate: float | None = common.RATE_OPTION,
@@ -44,8 +46,8 @@ def prices(
     common.setup_logging(verbose, console)
     with common.reported_errors():
         code = _run(
-            tickers or [], files, env, base_url, rate, concurrency, fmt, output,
-            resume, master_dir, batch, skip_invalid, timeout, quiet, console,
+            tickers or [], files, profile, env, base_url, rate, concurrency, fmt,
+            output, resume, master_dir, batch, skip_invalid, timeout, quiet, console,
         )  # fmt: skip
     raise typer.Exit(code)
 
@@ -53,6 +55,7 @@ def prices(
 def _run(
     tickers: list[str],
     files: list[str],
+    profile: str | None,
     env: str | None,
     base_url: str | None,
     rate: float | None,
@@ -82,7 +85,11 @@ def _run(
     chosen_format = common.pick_format(fmt, output)
     ticker_list = common.gather_tickers(tickers, files, skip_invalid, console)
     settings = resolve_settings(
-        env=env, base_url=base_url, rate=rate, concurrency=concurrency
+        env=env,
+        base_url=base_url,
+        rate=rate,
+        concurrency=concurrency,
+        profile=profile,
     )
     if settings.rate > DOCUMENTED_RATE[settings.env] and not quiet:
         console.print(

@@ -1,0 +1,166 @@
+"""`kis-fetch history`: daily, weekly or monthly bars for many tickers."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from pathlib import Path
+
+import typer
+
+from kis_fetch.commands import common
+from kis_fetch.commands.config import PROFILE_OPTION
+
+DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_date(option: str, text: str) -> date:
+    """Parse a YYYY-MM-DD option value, or raise InputError naming the option."""
+    from kis_fetch.errors import InputError
+
+    stripped = text.strip()
+    if DATE_PATTERN.fullmatch(stripped):
+        try:
+            return datetime.strptime(stripped, "%Y-%m-%d").date()
+        except ValueError:
+            pass
+    raise InputError(f"invalid {option} {text!r}: expected a date as YYYY-MM-DD")
+
+
+def history(
+    tickers: list[str] = typer.Argument(
+        None, help="Tickers: 005930, 00088K, Q500001, NAS:AAPL, AAPL; '-' reads stdin."
+    ),
+    files: list[str] = common.FILE_OPTION,
+    profile: str | None = PROFILE_OPTION,
+    start: str = typer.Option(
+        ..., "--start", help="First date of the range, YYYY-MM-DD (inclusive)."
+    ),
+    end: str | None = typer.Option(
+        None,
+        "--end",
+        help="Last date of the range, YYYY-MM-DD (inclusive) [default: today in KST].",
+    ),
+    period: str = typer.Option(
+        "day", "--period", help="Bar length: day, week or month."
+    ),
+    adjusted: bool = typer.Option(
+        True,
+        "--adjusted/--no-adjusted",
+        help="Prices adjusted for splits and other capital changes, or as traded.",
+    ),
+    env: str | None = common.ENV_OPTION,
+    base_url: str | None = common.BASE_URL_OPTION,
+    rate: float | None = common.RATE_OPTION,
+    concurrency: int | None = common.CONCURRENCY_OPTION,
+    fmt: str | None = common.FORMAT_OPTION,
+    output: Path | None = common.OUTPUT_OPTION,
+    resume: bool = common.RESUME_OPTION,
+    master_dir: Path | None = common.MASTER_DIR_OPTION,
+    skip_invalid: bool = common.SKIP_INVALID_OPTION,
+    timeout: float = common.TIMEOUT_OPTION,
+    quiet: bool = common.QUIET_OPTION,
+    verbose: int = common.VERBOSE_OPTION,
+) -> None:
+    """Fetch price bars and write one row per ticker and date.
+
+    Columns: symbol, exchange, date, open, high, low, close, volume, value
+    (traded value in the exchange's currency; empty where KIS sends none).
+    Rows follow the input order of the tickers, then the date, oldest first.
+
+    Example: kis-fetch history 005930 NAS:AAPL --start 2015-01-01 -o bars.csv
+    """
+    console = common.stderr_console()
+    common.setup_logging(verbose, console)
+    with common.reported_errors():
+        code = _run(
+            tickers or [], files, start, end, period, adjusted, profile, env, base_url,
+            rate, concurrency, fmt, output, resume, master_dir, skip_invalid,
+            timeout, quiet, console,
+        )  # fmt: skip
+    raise typer.Exit(code)
+
+
+def _run(
+    tickers: list[str],
+    files: list[str],
+    start_text: str,
+    end_text: str | None,
+    period: str,
+    adjusted: bool,
+    profile: str | None,
+    env: str | None,
+    base_url: str | None,
+    rate: float | None,
+    concurrency: int | None,
+    fmt: str | None,
+    output: Path | None,
+    resume: bool,
+    master_dir: Path | None,
+    skip_invalid: bool,
+    timeout: float,
+    quiet: bool,
+    console: object,
+) -> int:
+    import asyncio
+
+    from rich.console import Console
+
+    from kis_fetch.config import DOCUMENTED_RATE, resolve_settings
+    from kis_fetch.errors import InputError
+    from kis_fetch.history import PERIODS, HistoryRequest, run_history, today_kst
+    from kis_fetch.prices import OutputOptions
+    from kis_fetch.report import Reporter
+
+    assert isinstance(console, Console)
+    start = parse_date("--start", start_text)
+    end = parse_date("--end", end_text) if end_text is not None else today_kst()
+    if start > end:
+        raise InputError(
+            f"--start {start.isoformat()} is after --end {end.isoformat()}: "
+            "the range must run from the older date to the newer one"
+        )
+    period = period.strip().lower()
+    if period not in PERIODS:
+        raise InputError(
+            f"invalid --period {period!r}: use one of {', '.join(PERIODS)}"
+        )
+    if resume and output is None:
+        raise InputError("--resume needs -o FILE: it appends to that file")
+    chosen_format = common.pick_format(fmt, output)
+    ticker_list = common.gather_tickers(tickers, files, skip_invalid, console)
+    settings = resolve_settings(
+        env=env,
+        base_url=base_url,
+        rate=rate,
+        concurrency=concurrency,
+        profile=profile,
+    )
+    if settings.rate > DOCUMENTED_RATE[settings.env] and not quiet:
+        console.print(
+            f"kis-fetch: warning: --rate {settings.rate:g} is above KIS's documented "
+            f"{DOCUMENTED_RATE[settings.env]:g}/s for {settings.env}; expect "
+            "EGW00201 answers",
+            markup=False,
+        )
+    request = HistoryRequest(start=start, end=end, period=period, adjusted=adjusted)
+    reporter = Reporter(console, quiet=quiet, show_progress=console.is_terminal)
+    out = OutputOptions(
+        fmt=chosen_format, path=output, resume=resume, console=Console(highlight=False)
+    )
+    with reporter:
+        return asyncio.run(
+            run_history(
+                settings,
+                ticker_list,
+                request,
+                out,
+                reporter,
+                master_dir=master_dir,
+                timeout=timeout,
+            )  # fmt: skip
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=common.EXIT_CODES_HELP)(history)

@@ -1,0 +1,164 @@
+"""Runs that meet faults, token expiry and a second process still return
+every row; checked against the simulator's own counters."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from sim_fixture import MASTER_DIR
+from typer.testing import CliRunner
+
+from kis_fetch.cli import app
+
+KEY = "FAULT-APP-KEY"
+SECRET = "fault-app-secret"
+
+
+def environment(base_url, cache, **extra):
+    return {
+        "KIS_APP_KEY": KEY,
+        "KIS_APP_SECRET": SECRET,
+        "KIS_BASE_URL": base_url,
+        "KIS_FETCH_CACHE_DIR": str(cache),
+        "KIS_FETCH_MASTER_DIR": str(MASTER_DIR),
+        "KIS_ENV": "",
+        **extra,
+    }
+
+
+def stock_codes(count: int) -> list[str]:
+    """Return the first `count` KOSPI stock codes from the master file."""
+    from kis_fetch.masters import MasterIndex
+
+    records = MasterIndex.load(MASTER_DIR).records(["kospi"])
+    codes = [record.symbol for record in records if record.type == "stock"]
+    return codes[:count]
+
+
+def fetch(args, env, input=None):
+    return CliRunner().invoke(app, ["prices", "--format", "csv", *args], env=env,
+                              input=input)  # fmt: skip
+
+
+def symbols(result):
+    return [row["symbol"] for row in csv.DictReader(io.StringIO(result.stdout))]
+
+
+def test_transient_faults_lose_no_row(sim_factory, tmp_path) -> None:
+    sim = sim_factory(
+        rate_limit=0,
+        fault_rate=0.05,
+        fault_kinds=("html502", "drop", "egw00002", "hang"),
+        hang_seconds=2.0,
+        seed=7,
+    )
+    codes = stock_codes(200)
+    env = environment(sim.base_url, tmp_path)
+    result = fetch(["--no-batch", "--rate", "400", "--timeout", "0.5", *codes], env)
+    assert result.exit_code == 0, result.stderr
+    assert symbols(result) == codes
+    assert sim.stats()["faults_total"] > 0
+
+
+def test_short_token_life_one_issuance_per_expiry(sim_factory, tmp_path) -> None:
+    sim = sim_factory(
+        rate_limit=0,
+        latency_min=0.02,
+        latency_max=0.02,
+        token_lifetime=1.5,
+        issuance_interval=1.0,
+        same_token_window=0,
+    )
+    codes = stock_codes(80)
+    env = environment(sim.base_url, tmp_path, KIS_FETCH_TOKEN_INTERVAL="1")
+    started = time.monotonic()
+    result = fetch(["--no-batch", "--rate", "20", *codes], env)
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 0, result.stderr
+    assert symbols(result) == codes
+    stats = sim.stats()
+    issued = stats["tokens_issued"][KEY]
+    # A token is replaced shortly before each expiry: one issuance per
+    # 1.35 s of token life, plus the first.
+    assert 2 <= issued <= elapsed / 1.35 + 2
+    assert stats["token_too_soon_total"] == 0
+    assert stats["errors"].get("EGW00123", 0) == 0
+
+
+def test_expired_token_replaced_once(sim_factory, tmp_path) -> None:
+    sim = sim_factory(rate_limit=0, latency_min=0.02, latency_max=0.02,
+                      issuance_interval=1.0)  # fmt: skip
+    codes = stock_codes(60)
+    env = environment(sim.base_url, tmp_path, KIS_FETCH_TOKEN_INTERVAL="1")
+
+    def expire_mid_run() -> None:
+        deadline = time.monotonic() + 10
+        while sim.stats()["accepted"].get(KEY, 0) < 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        sim.expire_tokens()
+
+    expirer = threading.Thread(target=expire_mid_run)
+    expirer.start()
+    result = fetch(["--no-batch", "--rate", "20", "--concurrency", "8", *codes], env)
+    expirer.join()
+    assert result.exit_code == 0, result.stderr
+    assert symbols(result) == codes
+    stats = sim.stats()
+    assert stats["tokens_issued"][KEY] == 2
+    assert stats["token_too_soon_total"] == 0
+
+
+def test_refused_issuance_waits_once(sim_factory, tmp_path) -> None:
+    sim = sim_factory(refuse_next_issuance=frozenset({KEY}), issuance_interval=1.0)
+    env = environment(sim.base_url, tmp_path, KIS_FETCH_TOKEN_INTERVAL="1")
+    result = fetch(["005930", "000660"], env)
+    assert result.exit_code == 0, result.stderr
+    assert symbols(result) == ["005930", "000660"]
+    stats = sim.stats()
+    assert stats["token_too_soon"] == {KEY: 1}
+    assert stats["tokens_issued"] == {KEY: 1}
+
+
+def test_two_processes_share_one_budget(sim_factory, tmp_path) -> None:
+    sim = sim_factory(rate_limit=20, latency_min=0.05, latency_max=0.05)
+    codes = stock_codes(120)
+    env = {**os.environ, **environment(sim.base_url, tmp_path / "cache")}
+    # Issue the token first so that both runs start fetching at once.
+    assert (
+        fetch(["005930"], environment(sim.base_url, tmp_path / "cache")).exit_code == 0
+    )
+    sim.reset()
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kis_fetch",
+                "prices",
+                "-q",
+                "--no-batch",
+                "--rate",
+                "20",
+                "-o",
+                str(tmp_path / f"run{n}.csv"),
+                *half,
+            ],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for n, half in enumerate((codes[:60], codes[60:]))
+    ]
+    for process in processes:
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr
+    stats = sim.stats()
+    assert stats["throttled"].get(KEY, 0) == 0
+    assert stats["peak_arrivals_per_second"][KEY] <= 20
+    assert stats["accepted"][KEY] == 120
