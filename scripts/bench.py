@@ -196,6 +196,17 @@ async def run_bare(
         return time.perf_counter() - start, ok
 
 
+def client_env(key: str, base_url: str, cache: str) -> dict[str, str]:
+    """Return the environment for a kis-fetch child process."""
+    return {
+        **os.environ,
+        "KIS_APP_KEY": key,
+        "KIS_APP_SECRET": SECRET,
+        "KIS_BASE_URL": base_url,
+        "KIS_FETCH_CACHE_DIR": cache,
+    }
+
+
 def run_kis_fetch(
     base_url: str, key: str, codes: list[str], *extra: str
 ) -> tuple[float, int, dict[str, str], int]:
@@ -203,8 +214,7 @@ def run_kis_fetch(
     peak RSS in KiB."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "rows.csv"
-        env = {**os.environ, "KIS_APP_KEY": key, "KIS_APP_SECRET": SECRET,
-               "KIS_BASE_URL": base_url, "KIS_FETCH_CACHE_DIR": folder}  # fmt: skip
+        env = client_env(key, base_url, folder)
         command = [sys.executable, "-m", "kis_fetch", "prices", "-", "-o", str(out),
                    *extra]  # fmt: skip
         start = time.perf_counter()
@@ -347,6 +357,36 @@ async def overhead_scenario(data: Path, codes: list[str], workers: int) -> list[
     ]
 
 
+def history_scenario(data: Path, codes: list[str]) -> list[str]:
+    """Ten years of daily bars for `codes` at 20/s with 50 ms latency."""
+    sim = Simulator(data, "--rate-limit", "20", "--latency", "0.05")
+    key = "bench-history"
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            env = client_env(key, sim.base_url, folder)
+            start = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "kis_fetch", "history", *codes,
+                 "--start", "2016-12-01", "--end", "2026-11-30", "--rate", "20",
+                 "-o", str(Path(folder) / "bars.csv")],
+                env=env, capture_output=True, text=True,
+            )  # fmt: skip
+            wall = time.perf_counter() - start
+        stats = sim.key_stats(key)
+    finally:
+        sim.stop()
+    pages = stats["requests"]
+    return [
+        "### History (10 years of daily bars, limit 20/s, latency 50 ms)",
+        "",
+        f"{len(codes)} symbols: {pages} pages in {wall:.1f} s, "
+        f"{stats['throttled']} throttled, exit code {done.returncode}. "
+        f"Physical limit {pages / 20:.1f} s (pages / rate); wall / physical = "
+        f"{wall / (pages / 20):.3f}.",
+        "",
+    ]
+
+
 def startup_scenario() -> list[str]:
     lines = ["### Start-up", ""]
     for flag in ("--help", "--version"):
@@ -422,6 +462,7 @@ async def main() -> int:
     )  # fmt: skip
     report += batching_scenario(data, codes[:2000])
     report += await overhead_scenario(data, codes[:2400], 64)
+    report += history_scenario(data, codes[:20])
     report += startup_scenario()
     if not args.skip_memory:
         report += memory_scenario(data, codes)
