@@ -370,7 +370,7 @@ class TokenManager:
         await self._sleep(wait)
 
     async def _issue(self) -> CachedToken:
-        for attempt in range(2):
+        for _ in range(2):
             await self._wait_for_issuance_slot()
             body, status = await self._post_token()
             now = self._clock()
@@ -382,11 +382,10 @@ class TokenManager:
                 log.info("issued a token valid until %s UTC", _utc(token.expires_at))
                 return token
             code = str(body.get("error_code") or body.get("msg_cd") or "")
-            if code == "EGW00133" and attempt == 0:
-                # Another client issued a token for this key within the minute.
-                self._cache.save(self._cache.load(), last_issued=now)
-                continue
-            raise _token_error(code, body, status)
+            if code != "EGW00133":
+                raise _token_error(code, body, status)
+            # Another client issued a token for this key within the minute.
+            self._cache.save(self._cache.load(), last_issued=now)
         raise ConfigError(
             "KIS refused token issuance twice in a row (EGW00133): another "
             "program is issuing tokens for this app key; stop it or wait a minute"

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,24 +34,18 @@ from typing import Any, Protocol
 from kis_fetch.client import KisClient
 from kis_fetch.config import Settings
 from kis_fetch.errors import (
-    EXIT_OK,
-    EXIT_PARTIAL,
     ApiError,
     ConfigError,
     NotFoundError,
 )
 from kis_fetch.models import DOMESTIC, Ticker
-from kis_fetch.output import RowWriter, open_writer, read_done_keys
-from kis_fetch.pipeline import Job, Outcome, Pipeline
-from kis_fetch.prices import GRACE_SECONDS, OutputOptions, skip_done
+from kis_fetch.pipeline import Job, Outcome
 from kis_fetch.quotes import to_decimal
-from kis_fetch.report import Reporter, RunSummary
-from kis_fetch.resolve import ExchangeCache, Resolver, load_masters
+from kis_fetch.report import Reporter
+from kis_fetch.resolve import Resolver
+from kis_fetch.runner import JobKind, OutputOptions, run_job
 from kis_fetch.session import (
     Session,
-    StopSignals,
-    desired_concurrency,
-    initial_concurrency,
 )
 
 log = logging.getLogger(__name__)
@@ -626,89 +619,29 @@ async def run_history(
     timeout: float,
 ) -> int:
     """Fetch bars for `tickers`, write the rows, and return the exit code."""
-    summary = RunSummary()
-    if output.resume and output.path is not None:
-        done = read_done_keys(output.fmt, output.path, HISTORY_COLUMNS)
-        tickers, summary.skipped = skip_done(tickers, done)
-    summary.total = len(tickers)
-
-    resolver = Resolver(load_masters(master_dir), ExchangeCache(settings.cache_dir))
     counter = PageCounter(reporter)
-    writer: RowWriter | None = None
 
-    def open_output() -> RowWriter:
-        return open_writer(
-            output.fmt, output.path, HISTORY_COLUMNS,
-            resume=output.resume, console=output.console,
-        )  # fmt: skip
-
-    def emit(outcome: Outcome[HistoryRow]) -> None:
-        nonlocal writer
-        if writer is None:
-            writer = open_output()
-        if outcome.error is not None:
-            summary.failed += 1
-            reporter.failure(outcome.ticker.key, outcome.error)
-        else:
-            for row in outcome.rows:
-                writer.write(row.values())
-            summary.fetched += 1
-        reporter.advance(1, counter.detail)
-
-    async with Session(settings, timeout=timeout, on_wait=reporter.info) as session:
-        # Authenticate before any output exists, so that a credentials error
-        # leaves an existing output file as it was.
-        await session.tokens.token()
-
-        workers = initial_concurrency(settings)
-        window = max(1000, workers * 8)
-        handler = HistoryJobs(
+    def build_handler(
+        session: Session, resolver: Resolver, workers: int, total: int
+    ) -> HistoryJobs:
+        return HistoryJobs(
             session.client, resolver, request, counter,
-            span_parallelism(workers, summary.total),
+            span_parallelism(workers, total),
         )  # fmt: skip
-        pipeline: Pipeline[HistoryRow] = Pipeline(
-            handler, emit, workers=workers, window=window
-        )
-        jobs = (Job([(index, ticker)]) for index, ticker in enumerate(tickers))
-        reporter.start("history", summary.total)
-        sizer = None
-        if settings.concurrency is None:
-            sizer = asyncio.create_task(_follow_latency(session, pipeline))
-        completed = False
-        try:
-            with StopSignals(pipeline.stop) as signals:
-                completed = await pipeline.run(jobs, summary.total, GRACE_SECONDS)
-        finally:
-            if sizer is not None:
-                sizer.cancel()
-            summary.pages = counter.pages
-            summary.requests = session.client.stats.requests
-            summary.throttled = session.rate.throttled
-            summary.ended = time.monotonic()
-            resolver.cache.save()
-            if writer is None and (completed or summary.fetched or summary.failed):
-                writer = open_output()
-            if writer is not None:
-                writer.close(keep=True)
 
-    log.info(
-        "%d pages, %d requests; rate %.1f/s configured, lowest %.1f/s",
-        summary.pages, summary.requests, session.rate.max_rate,
-        session.rate.lowest_rate,
+    def jobs(tickers: list[Ticker], window: int) -> Iterator[Job]:
+        return (Job([(index, ticker)]) for index, ticker in enumerate(tickers))
+
+    kind: JobKind[HistoryRow] = JobKind(
+        name="history",
+        columns=HISTORY_COLUMNS,
+        build_handler=build_handler,
+        build_jobs=jobs,
+        row_values=HistoryRow.values,
+        progress_detail=lambda: counter.detail,
+        pages=lambda: counter.pages,
+    )
+    return await run_job(
+        kind, settings, tickers, output, reporter,
+        master_dir=master_dir, timeout=timeout,
     )  # fmt: skip
-    if pipeline.fatal is not None:
-        reporter.summary(summary, interrupted=True)
-        raise pipeline.fatal
-    reporter.summary(summary, interrupted=signals.exit_code is not None)
-    if signals.exit_code is not None:
-        return signals.exit_code
-    return EXIT_PARTIAL if summary.failed else EXIT_OK
-
-
-async def _follow_latency(session: Session, pipeline: Pipeline[HistoryRow]) -> None:
-    """Add workers when observed latency needs more requests in flight."""
-    while True:
-        await asyncio.sleep(0.5)
-        latency = session.client.stats.recent_latency
-        if latency > 0:
-            pipeline.grow(desired_concurrency(session.rate.rate, latency))

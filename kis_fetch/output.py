@@ -51,8 +51,17 @@ def json_value(value: object) -> Any:
     return value
 
 
+def _record(columns: Sequence[str], values: Sequence[object]) -> dict[str, Any]:
+    return {
+        column: json_value(value) for column, value in zip(columns, values, strict=True)
+    }
+
+
 class RowWriter(Protocol):
     def write(self, values: Sequence[object]) -> None: ...
+
+    def write_many(self, rows: Sequence[Sequence[object]]) -> None:
+        """Write `rows` with one write call, so a killed run cuts no group."""
 
     def close(self, keep: bool) -> None: ...
 
@@ -93,19 +102,20 @@ class _Target:
 class CsvWriter:
     def __init__(self, target: _Target, columns: Sequence[str], header: bool) -> None:
         self._target = target
+        self._buffer = io.StringIO()
+        self._csv = csv.writer(self._buffer, lineterminator="\n")
         if header:
-            self._target.write(self._line(columns))
-
-    @staticmethod
-    def _line(values: Sequence[object]) -> str:
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(
-            [csv_text(value) for value in values]
-        )
-        return buffer.getvalue()
+            self.write(columns)
 
     def write(self, values: Sequence[object]) -> None:
-        self._target.write(self._line(values))
+        self.write_many([values])
+
+    def write_many(self, rows: Sequence[Sequence[object]]) -> None:
+        for values in rows:
+            self._csv.writerow([csv_text(value) for value in values])
+        self._target.write(self._buffer.getvalue())
+        self._buffer.seek(0)
+        self._buffer.truncate()
 
     def close(self, keep: bool) -> None:
         self._target.close(keep)
@@ -117,11 +127,14 @@ class JsonLinesWriter:
         self._columns = columns
 
     def write(self, values: Sequence[object]) -> None:
-        record = {
-            column: json_value(value)
-            for column, value in zip(self._columns, values, strict=True)
-        }
-        self._target.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.write_many([values])
+
+    def write_many(self, rows: Sequence[Sequence[object]]) -> None:
+        lines = [
+            json.dumps(_record(self._columns, values), ensure_ascii=False) + "\n"
+            for values in rows
+        ]
+        self._target.write("".join(lines))
 
     def close(self, keep: bool) -> None:
         self._target.close(keep)
@@ -144,17 +157,19 @@ class JsonWriter:
             self._put(record)
 
     def _put(self, record: dict[str, Any]) -> None:
+        self._target.write(self._text(record))
+
+    def _text(self, record: dict[str, Any]) -> str:
         separator = "\n" if self._count == 0 else ",\n"
-        self._target.write(separator + json.dumps(record, ensure_ascii=False))
         self._count += 1
+        return separator + json.dumps(record, ensure_ascii=False)
 
     def write(self, values: Sequence[object]) -> None:
-        self._put(
-            {
-                column: json_value(value)
-                for column, value in zip(self._columns, values, strict=True)
-            }
-        )
+        self.write_many([values])
+
+    def write_many(self, rows: Sequence[Sequence[object]]) -> None:
+        texts = [self._text(_record(self._columns, values)) for values in rows]
+        self._target.write("".join(texts))
 
     def close(self, keep: bool) -> None:
         self._target.write("\n]\n" if self._count else "]\n")
@@ -195,6 +210,10 @@ class TableWriter:
         self._console.print(
             "  ".join(cells).rstrip(), markup=False, highlight=False, soft_wrap=True
         )
+
+    def write_many(self, rows: Sequence[Sequence[object]]) -> None:
+        for values in rows:
+            self.write(values)
 
     def close(self, keep: bool) -> None:
         self._console.file.flush()

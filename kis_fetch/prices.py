@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
-from rich.console import Console
-
 from kis_fetch.config import Settings
-from kis_fetch.errors import (
-    EXIT_OK,
-    EXIT_PARTIAL,
-    ApiError,
-    NotFoundError,
-)
-from kis_fetch.models import US_PROBE_ORDER, Ticker
-from kis_fetch.output import RowWriter, open_writer, read_done_keys
-from kis_fetch.pipeline import Job, Outcome, Pipeline
+from kis_fetch.errors import ApiError, NotFoundError
+from kis_fetch.models import Ticker
+from kis_fetch.pipeline import Job, Outcome
 from kis_fetch.quotes import (
     MULTI_MAX,
     PRICE_COLUMNS,
@@ -29,46 +19,12 @@ from kis_fetch.quotes import (
     fetch_domestic_many,
     fetch_overseas,
 )
-from kis_fetch.report import Reporter, RunSummary
-from kis_fetch.resolve import ExchangeCache, Resolver, load_masters
-from kis_fetch.session import (
-    Session,
-    StopSignals,
-    desired_concurrency,
-    initial_concurrency,
-)
+from kis_fetch.report import Reporter
+from kis_fetch.resolve import Resolver
+from kis_fetch.runner import JobKind, OutputOptions, run_job
+from kis_fetch.session import Session
 
 log = logging.getLogger(__name__)
-
-GRACE_SECONDS = 3.0
-
-
-@dataclass(frozen=True)
-class OutputOptions:
-    """Where and how rows are written."""
-
-    fmt: str
-    path: Path | None
-    resume: bool
-    console: Console
-
-
-def skip_done(
-    tickers: list[Ticker], done: set[tuple[str, str]]
-) -> tuple[list[Ticker], int]:
-    """Drop tickers that already have rows; a bare US symbol matches any US exchange."""
-    if not done:
-        return tickers, 0
-    us_done = {symbol for symbol, exchange in done if exchange in US_PROBE_ORDER}
-    kept = []
-    for ticker in tickers:
-        if ticker.exchange is None:
-            if ticker.symbol in us_done:
-                continue
-        elif (ticker.symbol, ticker.exchange) in done:
-            continue
-        kept.append(ticker)
-    return kept, len(tickers) - len(kept)
 
 
 def build_jobs(tickers: list[Ticker], batch_size: int, window: int) -> Iterator[Job]:
@@ -161,9 +117,27 @@ class PriceJobs:
 
 
 def _with_name(row: PriceRow, name: str) -> PriceRow:
-    from dataclasses import replace
-
     return replace(row, name=name)
+
+
+def price_kind(batch: bool) -> JobKind[PriceRow]:
+    """Describe the prices job; `batch` prices domestic symbols 30 per call."""
+
+    def build_handler(
+        session: Session, resolver: Resolver, workers: int, total: int
+    ) -> PriceJobs:
+        return PriceJobs(session, resolver, batch)
+
+    def jobs(tickers: list[Ticker], window: int) -> Iterator[Job]:
+        return build_jobs(tickers, MULTI_MAX if batch else 1, window)
+
+    return JobKind(
+        name="prices",
+        columns=PRICE_COLUMNS,
+        build_handler=build_handler,
+        build_jobs=jobs,
+        row_values=PriceRow.values,
+    )
 
 
 async def run_prices(
@@ -176,86 +150,13 @@ async def run_prices(
     batch: bool | None,
     timeout: float,
 ) -> int:
-    """Fetch prices for `tickers`, write the rows, and return the exit code."""
-    summary = RunSummary()
-    if output.resume and output.path is not None:
-        done = read_done_keys(output.fmt, output.path, PRICE_COLUMNS)
-        tickers, summary.skipped = skip_done(tickers, done)
-    summary.total = len(tickers)
+    """Fetch prices for `tickers`, write the rows, and return the exit code.
+
+    Batching defaults to on for the real server; the paper server does not
+    offer intstock-multprice.
+    """
     use_batch = (not settings.is_paper) if batch is None else batch
-
-    resolver = Resolver(load_masters(master_dir), ExchangeCache(settings.cache_dir))
-    writer: RowWriter | None = None
-
-    def emit(outcome: Outcome[PriceRow]) -> None:
-        nonlocal writer
-        if writer is None:
-            writer = open_writer(
-                output.fmt, output.path, PRICE_COLUMNS,
-                resume=output.resume, console=output.console,
-            )  # fmt: skip
-        if outcome.error is not None:
-            summary.failed += 1
-            reporter.failure(outcome.ticker.key, outcome.error)
-        else:
-            for row in outcome.rows:
-                writer.write(row.values())
-            summary.fetched += 1
-        reporter.advance()
-
-    async with Session(settings, timeout=timeout, on_wait=reporter.info) as session:
-        # Authenticate before any output exists, so that a credentials error
-        # leaves an existing output file as it was.
-        await session.tokens.token()
-
-        window = max(1000, initial_concurrency(settings) * 8)
-        pipeline: Pipeline[PriceRow] = Pipeline(
-            PriceJobs(session, resolver, use_batch),
-            emit,
-            workers=initial_concurrency(settings),
-            window=window,
-        )
-        jobs = build_jobs(tickers, MULTI_MAX if use_batch else 1, window)
-        reporter.start("prices", summary.total)
-        sizer = None
-        if settings.concurrency is None:
-            sizer = asyncio.create_task(_follow_latency(session, pipeline))
-        completed = False
-        try:
-            with StopSignals(pipeline.stop) as signals:
-                completed = await pipeline.run(jobs, summary.total, GRACE_SECONDS)
-        finally:
-            if sizer is not None:
-                sizer.cancel()
-            summary.requests = session.client.stats.requests
-            summary.throttled = session.rate.throttled
-            summary.ended = time.monotonic()
-            resolver.cache.save()
-            if writer is None and (completed or summary.fetched or summary.failed):
-                writer = open_writer(
-                    output.fmt, output.path, PRICE_COLUMNS,
-                    resume=output.resume, console=output.console,
-                )  # fmt: skip
-            if writer is not None:
-                writer.close(keep=True)
-
-    log.info(
-        "rate: %.1f/s configured, lowest %.1f/s after EGW00201, %d workers at the end",
-        session.rate.max_rate, session.rate.lowest_rate, pipeline.worker_count,
+    return await run_job(
+        price_kind(use_batch), settings, tickers, output, reporter,
+        master_dir=master_dir, timeout=timeout,
     )  # fmt: skip
-    if pipeline.fatal is not None:
-        reporter.summary(summary, interrupted=True)
-        raise pipeline.fatal
-    reporter.summary(summary, interrupted=signals.exit_code is not None)
-    if signals.exit_code is not None:
-        return signals.exit_code
-    return EXIT_PARTIAL if summary.failed else EXIT_OK
-
-
-async def _follow_latency(session: Session, pipeline: Pipeline[PriceRow]) -> None:
-    """Add workers when observed latency needs more requests in flight."""
-    while True:
-        await asyncio.sleep(0.5)
-        latency = session.client.stats.recent_latency
-        if latency > 0:
-            pipeline.grow(desired_concurrency(session.rate.rate, latency))

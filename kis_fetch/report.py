@@ -43,6 +43,8 @@ class RunSummary:
         parts = [f"fetched {self.fetched}", f"failed {self.failed}"]
         if self.skipped:
             parts.append(f"skipped {self.skipped} already in the output")
+        if self.pages:
+            parts.append(f"{self.pages} pages")
         parts += [
             f"{elapsed:.1f} s",
             f"{self.requests} requests ({rate:.1f}/s)",

@@ -2,7 +2,8 @@ import asyncio
 
 from kis_fetch.models import Ticker
 from kis_fetch.pipeline import Job, Outcome, Pipeline
-from kis_fetch.prices import build_jobs, skip_done
+from kis_fetch.prices import build_jobs
+from kis_fetch.runner import skip_done
 
 
 def tickers(*symbols: str) -> list[Ticker]:

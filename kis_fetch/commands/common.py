@@ -91,10 +91,18 @@ def setup_logging(verbose: int, console: Console) -> None:
         level = logging.INFO
     elif verbose >= 2:
         level = logging.DEBUG
-    handler = RichHandler(
-        console=console, show_path=False, show_time=verbose >= 2, markup=False
-    )
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler: logging.Handler
+    if console.is_terminal:
+        handler = RichHandler(
+            console=console, show_path=False, show_time=verbose >= 2, markup=False
+        )
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        # One unwrapped line per record, so logs stay greppable in files.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
     root = logging.getLogger("kis_fetch")
     root.handlers[:] = [handler]
     root.setLevel(level)

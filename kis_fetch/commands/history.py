@@ -109,8 +109,8 @@ def _run(
     from kis_fetch.config import DOCUMENTED_RATE, resolve_settings
     from kis_fetch.errors import InputError
     from kis_fetch.history import PERIODS, HistoryRequest, run_history, today_kst
-    from kis_fetch.prices import OutputOptions
     from kis_fetch.report import Reporter
+    from kis_fetch.runner import OutputOptions
 
     assert isinstance(console, Console)
     start = parse_date("--start", start_text)

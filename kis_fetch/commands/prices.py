@@ -76,8 +76,9 @@ def _run(
 
     from kis_fetch.config import DOCUMENTED_RATE, resolve_settings
     from kis_fetch.errors import InputError
-    from kis_fetch.prices import OutputOptions, run_prices
+    from kis_fetch.prices import run_prices
     from kis_fetch.report import Reporter
+    from kis_fetch.runner import OutputOptions
 
     assert isinstance(console, Console)
     if resume and output is None:
