@@ -29,34 +29,45 @@ EXIT_CODES_HELP = (
 )
 
 FILE_OPTION = typer.Option(
-    [], "--file", "-f", help="Read tickers from FILE ('-' for stdin); repeatable."
+    [],
+    "--file",
+    "-f",
+    metavar="FILE",
+    help="Read tickers from FILE ('-' for stdin); repeatable.",
 )
 ENV_OPTION = typer.Option(
-    None, "--env", help="KIS server: real or paper (env KIS_ENV) [default: real]."
+    None,
+    "--env",
+    metavar="real|paper",
+    help="KIS server: real or paper (env KIS_ENV) [default: real].",
 )
 BASE_URL_OPTION = typer.Option(
     None,
     "--base-url",
+    metavar="URL",
     help="Server URL, overriding --env: a simulator or proxy (env KIS_BASE_URL).",
 )
 RATE_OPTION = typer.Option(
     None,
     "--rate",
+    metavar="N",
     help="Requests per second [default: 20 on real, 1 on paper].",
 )
 CONCURRENCY_OPTION = typer.Option(
     None,
     "--concurrency",
+    metavar="N",
     help="Requests in flight [default: sized from rate x observed latency].",
 )
 FORMAT_OPTION = typer.Option(
     None,
     "--format",
+    metavar="FORMAT",
     help="table, csv, json or jsonl [default: table on a terminal, else csv; "
     "with -o, from the file extension].",
 )
 OUTPUT_OPTION = typer.Option(
-    None, "--output", "-o", help="Write rows to PATH instead of stdout."
+    None, "--output", "-o", metavar="PATH", help="Write rows to PATH instead of stdout."
 )
 RESUME_OPTION = typer.Option(
     False, "--resume", help="With -o: skip symbols already in the file and append."
@@ -64,13 +75,16 @@ RESUME_OPTION = typer.Option(
 MASTER_DIR_OPTION = typer.Option(
     None,
     "--master-dir",
+    metavar="DIR",
     envvar="KIS_FETCH_MASTER_DIR",
     help="Folder with KIS master files, for names and US exchanges.",
 )
 SKIP_INVALID_OPTION = typer.Option(
     False, "--skip-invalid", help="Drop malformed tickers with a warning."
 )
-TIMEOUT_OPTION = typer.Option(10.0, "--timeout", help="Seconds to wait for one answer.")
+TIMEOUT_OPTION = typer.Option(
+    10.0, "--timeout", metavar="SECONDS", help="Seconds to wait for one answer."
+)
 QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 VERBOSE_OPTION = typer.Option(
     0, "--verbose", "-v", count=True, help="Add diagnostics; -vv adds debug detail."

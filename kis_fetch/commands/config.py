@@ -12,6 +12,7 @@ from kis_fetch.commands import common
 PROFILE_OPTION = typer.Option(
     None,
     "--profile",
+    metavar="NAME",
     help="Profile of the config file to use (env KIS_PROFILE) "
     "[default: default_profile in the file].",
 )

@@ -29,20 +29,29 @@ def parse_date(option: str, text: str) -> date:
 
 def history(
     tickers: list[str] = typer.Argument(
-        None, help="Tickers: 005930, 00088K, Q500001, NAS:AAPL, AAPL; '-' reads stdin."
+        None,
+        metavar="TICKER",
+        help="Tickers: 005930, 00088K, Q500001, NAS:AAPL, AAPL; '-' reads stdin.",
     ),
     files: list[str] = common.FILE_OPTION,
     profile: str | None = PROFILE_OPTION,
     start: str = typer.Option(
-        ..., "--start", help="First date of the range, YYYY-MM-DD (inclusive)."
+        ...,
+        "--start",
+        metavar="YYYY-MM-DD",
+        help="First date of the range, YYYY-MM-DD (inclusive).",
     ),
     end: str | None = typer.Option(
         None,
         "--end",
+        metavar="YYYY-MM-DD",
         help="Last date of the range, YYYY-MM-DD (inclusive) [default: today in KST].",
     ),
     period: str = typer.Option(
-        "day", "--period", help="Bar length: day, week or month."
+        "day",
+        "--period",
+        metavar="day|week|month",
+        help="Bar length: day, week or month.",
     ),
     adjusted: bool = typer.Option(
         True,

@@ -12,7 +12,9 @@ from kis_fetch.commands.config import PROFILE_OPTION
 
 def prices(
     tickers: list[str] = typer.Argument(
-        None, help="Tickers: 005930, 00088K, Q500001, NAS:AAPL, AAPL; '-' reads stdin."
+        None,
+        metavar="TICKER",
+        help="Tickers: 005930, 00088K, Q500001, NAS:AAPL, AAPL; '-' reads stdin.",
     ),
     files: list[str] = common.FILE_OPTION,
     profile: str | None = PROFILE_OPTION,
