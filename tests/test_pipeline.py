@@ -97,3 +97,12 @@ async def test_pipeline_fatal_error_stops_run() -> None:
     completed = await pipeline.run(build_jobs(items, 1, 8), 20, grace=0.1)
     assert not completed
     assert isinstance(pipeline.fatal, RuntimeError)
+
+
+def test_concurrency_follows_latency() -> None:
+    from kis_fetch.session import AUTO_CONCURRENCY_CAP, desired_concurrency
+
+    assert desired_concurrency(20, 0.05) == 4
+    assert desired_concurrency(20, 1.0) == 32
+    assert desired_concurrency(20, 2.0) == 62
+    assert desired_concurrency(20, 60.0) == AUTO_CONCURRENCY_CAP

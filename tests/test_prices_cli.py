@@ -241,6 +241,39 @@ def _spawn(args, env):
     )
 
 
+def test_skip_invalid_drops_with_warning(sim, tmp_path) -> None:
+    result = run(
+        ["--format", "csv", "--skip-invalid", "005930", "12345"],
+        base_url=sim.base_url,
+        cache=tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    assert [r["symbol"] for r in rows_of(result.stdout)] == ["005930"]
+    assert "skipping invalid tickers: '12345'" in result.stderr
+
+
+def test_sigterm_exits_143_with_valid_json(sim_factory, tmp_path) -> None:
+    sim = sim_factory(rate_limit=0, latency_min=0.1, latency_max=0.1)
+    out = tmp_path / "rows.json"
+    env = {
+        "KIS_APP_KEY": KEY,
+        "KIS_APP_SECRET": SECRET,
+        "KIS_BASE_URL": sim.base_url,
+        "KIS_FETCH_CACHE_DIR": str(tmp_path / "cache"),
+        "KIS_FETCH_MASTER_DIR": str(MASTER_DIR),
+    }
+    codes = [f"{n:06d}" for n in range(5930, 5990)]
+    process = _spawn([*codes, "--no-batch", "--rate", "20", "-o", str(out)], env)
+    deadline = time.monotonic() + 20
+    while sim.stats()["accepted"].get(KEY, 0) < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 143, stderr
+    records = json.loads(out.read_text())
+    assert 0 < len(records) < len(codes)
+
+
 def test_sigint_then_resume_completes(sim_factory, tmp_path) -> None:
     sim = sim_factory(rate_limit=0, latency_min=0.1, latency_max=0.1)
     codes = [r for r in (f"{n:06d}" for n in range(5930, 5930 + 60))]
