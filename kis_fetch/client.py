@@ -6,7 +6,7 @@ Fault classes (decided by the body's msg_cd, never by HTTP status alone):
   request goes back through the limiter.
 - EGW00121, EGW00123: invalid or expired token; one shared replacement, then
   the request is retried.
-- Timeouts, dropped connections, non-JSON answers, EGW00001/00002 and the
+- Timeouts, dropped connections, non-JSON responses, EGW00001/00002 and the
   gateway timeouts EGW00301/00302: bounded retries with exponential backoff
   and jitter.
 - Rejected credentials or a key on the wrong server: ConfigError, which
@@ -95,7 +95,7 @@ class KisClient:
     async def get(
         self, path: str, tr_id: str, params: dict[str, str]
     ) -> dict[str, Any]:
-        """Return the body of a successful (rt_cd "0") answer."""
+        """Return the body of a successful (rt_cd "0") response."""
         url = self._settings.base_url + path
         transient = 0
         throttled = 0

@@ -1,7 +1,7 @@
 """Request pacing under KIS's per-key limit.
 
 KIS counts request arrivals per app key in a sliding one-second window and
-answers the excess with EGW00201. A bucket that lets `rate` requests go at
+rejects the excess with EGW00201. A bucket that lets `rate` requests go at
 once would put up to twice the limit into one window, so requests leave one
 at a time, at least `1 / rate` seconds apart: an aiolimiter leaky bucket with
 a capacity of one.
@@ -37,10 +37,10 @@ PAUSE_SECONDS = 0.5
 
 
 class RateController:
-    """Paces requests and adapts the rate to EGW00201 answers.
+    """Paces requests and adapts the rate to EGW00201 responses.
 
-    `clock` returns seconds on the event loop's clock, which aiolimiter also
-    reads; tests replace both with virtual time.
+    `clock` returns seconds, by default on the event loop's clock, which
+    aiolimiter also reads; tests pass a fake clock to drive the adaptation.
     """
 
     def __init__(
@@ -92,7 +92,7 @@ class RateController:
             self._clean_since = self._clock()
 
     def record_throttle(self) -> None:
-        """Pause all workers and lower the rate after an EGW00201 answer."""
+        """Pause all workers and lower the rate after an EGW00201 response."""
         now = self._clock()
         self.throttled += 1
         self._paused_until = max(self._paused_until, now + PAUSE_SECONDS)

@@ -2,8 +2,8 @@
 handling that keeps output whole.
 
 A new output file is written under a temporary name in the same folder and
-renamed into place when the run ends, so readers never see a torn row, and
-a run that stops before its first result leaves an existing file untouched.
+renamed into place when the run ends. Readers therefore never see a torn row,
+and a run that stops before its first result leaves an existing file untouched.
 With `--resume`, rows are appended to the existing file instead, each as one
 write of whole lines.
 """

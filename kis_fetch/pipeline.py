@@ -1,7 +1,7 @@
 """A bounded work pipeline: jobs flow through a queue to a pool of workers,
 and outcomes come back in input order.
 
-Memory stays bounded for any input size: the queue holds a few jobs per
+Memory stays bounded for any input size: the queue contains a few jobs per
 worker, and the dispatcher waits while the oldest unfinished input is more
 than `window` positions behind the newest dispatched one.
 """

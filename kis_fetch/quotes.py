@@ -95,7 +95,7 @@ async def fetch_domestic(
     )
     output = body.get("output")
     if not isinstance(output, dict):
-        raise ApiError(f"unexpected answer from {tr_id}: no output object")
+        raise ApiError(f"unexpected response from {tr_id}: no output object")
     price = to_decimal(output.get("stck_prpr"))
     if not price:
         raise NotFoundError()
@@ -137,7 +137,7 @@ async def fetch_domestic_many(
     if isinstance(output, dict):
         output = [output]
     if not isinstance(output, list):
-        raise ApiError(f"unexpected answer from {tr_id}: no output array")
+        raise ApiError(f"unexpected response from {tr_id}: no output array")
 
     fetched_at = now()
     rows: dict[str, PriceRow] = {}
@@ -171,7 +171,7 @@ async def fetch_overseas(
     client: KisClient, symbol: str, exchange: str, name: str | None
 ) -> PriceRow:
     """Fetch one overseas quote; NotFoundError when KIS returns empty fields,
-    which is also its answer for a symbol asked on the wrong exchange."""
+    which is also its response for a symbol requested on the wrong exchange."""
     path, tr_id = OVERSEAS_PRICE
     body = await client.get(path, tr_id, {"AUTH": "", "EXCD": exchange, "SYMB": symbol})
     output = body.get("output")

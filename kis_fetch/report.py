@@ -1,4 +1,4 @@
-"""What the user sees on stderr: progress, per-ticker failures, the summary."""
+"""Terminal output on stderr: progress, per-ticker failures and the summary."""
 
 from __future__ import annotations
 

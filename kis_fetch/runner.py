@@ -38,7 +38,7 @@ GRACE_SECONDS = 3.0
 
 @dataclass(frozen=True)
 class OutputOptions:
-    """Where and how rows are written."""
+    """The destination and format of the rows."""
 
     fmt: str
     path: Path | None
@@ -48,7 +48,7 @@ class OutputOptions:
 
 @dataclass
 class JobKind(Generic[RowT]):
-    """What differs between the fetching commands."""
+    """The parts in which the fetching commands differ."""
 
     name: str
     columns: Sequence[str]

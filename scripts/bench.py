@@ -85,7 +85,7 @@ class Simulator:
         return data
 
     def key_stats(self, key: str) -> dict[str, int]:
-        """Return one app key's data requests, throttled answers and busiest
+        """Return one app key's data requests, throttled responses and busiest
         one-second window of arrivals."""
         stats = self.stats()
         accepted = int(stats["accepted"].get(key, 0))
@@ -178,7 +178,7 @@ async def run_aiometer(
 async def run_bare(
     base_url: str, key: str, codes: list[str], workers: int
 ) -> tuple[float, int]:
-    """A bare httpx + asyncio loop: `workers` tasks draining a list, no limiter."""
+    """Run a bare httpx + asyncio loop: `workers` tasks draining a list, no limiter."""
     limits = httpx.Limits(max_connections=workers)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
         head = headers(key, await issue_token(client, base_url, key))

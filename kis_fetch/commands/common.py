@@ -83,7 +83,7 @@ SKIP_INVALID_OPTION = typer.Option(
     False, "--skip-invalid", help="Drop malformed tickers with a warning."
 )
 TIMEOUT_OPTION = typer.Option(
-    10.0, "--timeout", metavar="SECONDS", help="Seconds to wait for one answer."
+    10.0, "--timeout", metavar="SECONDS", help="Seconds to wait for one response."
 )
 QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 VERBOSE_OPTION = typer.Option(
