@@ -100,14 +100,14 @@ class Pipeline(Generic[RowT]):
         while len(self._workers) < workers:
             self._workers.append(asyncio.create_task(self._work()))
 
-    async def run(self, jobs: Iterable[Job], total: int, grace: float) -> bool:
+    async def run(self, jobs: Iterable[Job], grace: float) -> bool:
         """Process all jobs; return False when stopped early.
 
         After `stop()` no new job starts; jobs in flight get `grace` seconds
         to finish, then they are cancelled and buffered outcomes are flushed.
         """
         self.grow(self._target_workers)
-        dispatcher = asyncio.create_task(self._dispatch(jobs, total))
+        dispatcher = asyncio.create_task(self._dispatch(jobs))
         stop_wait = asyncio.create_task(self.stopping.wait())
         done, _ = await asyncio.wait(
             {dispatcher, stop_wait}, return_when=asyncio.FIRST_COMPLETED
@@ -147,7 +147,7 @@ class Pipeline(Generic[RowT]):
                 task.cancel()
             await asyncio.gather(*self._workers, return_exceptions=True)
 
-    async def _dispatch(self, jobs: Iterable[Job], total: int) -> None:
+    async def _dispatch(self, jobs: Iterable[Job]) -> None:
         for job in jobs:
             while job.first_index - self._reorderer.next_index > self._window:
                 self._reorderer.advanced.clear()

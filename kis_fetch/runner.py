@@ -139,7 +139,7 @@ async def run_job(
         completed = False
         try:
             with StopSignals(pipeline.stop) as signals:
-                completed = await pipeline.run(jobs, summary.total, GRACE_SECONDS)
+                completed = await pipeline.run(jobs, GRACE_SECONDS)
         finally:
             if sizer is not None:
                 sizer.cancel()

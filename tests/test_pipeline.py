@@ -54,7 +54,7 @@ async def test_pipeline_emits_in_input_order() -> None:
     pipeline: Pipeline[str] = Pipeline(
         handler, lambda outcome: emitted.append(outcome.index), workers=8, window=16
     )
-    completed = await pipeline.run(build_jobs(items, 1, 16), len(items), grace=1)
+    completed = await pipeline.run(build_jobs(items, 1, 16), grace=1)
     assert completed
     assert emitted == list(range(40))
 
@@ -74,7 +74,7 @@ async def test_pipeline_stop_flushes_finished_rows() -> None:
     pipeline: Pipeline[str] = Pipeline(
         handler, lambda outcome: emitted.append(outcome.index), workers=4, window=50
     )
-    run = asyncio.create_task(pipeline.run(build_jobs(items, 1, 50), 100, grace=0.05))
+    run = asyncio.create_task(pipeline.run(build_jobs(items, 1, 50), grace=0.05))
     await started.wait()
     await asyncio.sleep(0.01)
     pipeline.stop()
@@ -94,7 +94,7 @@ async def test_pipeline_fatal_error_stops_run() -> None:
     pipeline: Pipeline[str] = Pipeline(
         handler, lambda outcome: None, workers=2, window=8
     )
-    completed = await pipeline.run(build_jobs(items, 1, 8), 20, grace=0.1)
+    completed = await pipeline.run(build_jobs(items, 1, 8), grace=0.1)
     assert not completed
     assert isinstance(pipeline.fatal, RuntimeError)
 
