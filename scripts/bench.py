@@ -309,10 +309,12 @@ async def paced_scenario(
         HEADER,
         *(result.row() for result in results),
         "",
-        f"kis-fetch exit code {code_c}; physical limit {physical:.1f} s "
-        f"(+ one latency of at most 2 s); kis-fetch wall / physical = "
-        f"{kis_result.wall / physical:.3f}; throttled "
-        f"{100 * kis_result.throttled / max(kis_result.requests, 1):.2f}% of requests.",
+        f"kis-fetch: exit code {code_c}, {kis_result.wall:.1f} s against a physical "
+        f"limit of {physical:.1f} s (requests / rate), wall / physical "
+        f"{kis_result.wall / physical:.3f}, wall / (1.03 x physical + 2 s latency) "
+        f"{kis_result.wall / (1.03 * physical + 2):.3f}, throttled "
+        f"{100 * kis_result.throttled / max(kis_result.requests, 1):.2f}% of "
+        f"requests, {kis_result.lost} rows lost.",
         "",
     ]
 

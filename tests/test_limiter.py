@@ -3,8 +3,10 @@ import asyncio
 import pytest
 
 from kis_fetch.limiter import (
+    BURST_DECREASE,
     PAUSE_SECONDS,
     SPACING_MARGIN,
+    THROTTLE_DECREASE,
     RateController,
     SharedSchedule,
 )
@@ -51,7 +53,16 @@ def test_throttle_lowers_rate_once_per_burst() -> None:
     controller.record_throttle()
     controller.record_throttle()
     assert controller.throttled == 3
-    assert controller.rate == pytest.approx(16.0)
+    assert controller.rate == pytest.approx(20 * THROTTLE_DECREASE)
+
+
+def test_throttles_in_consecutive_seconds_drop_faster() -> None:
+    clock = FakeClock()
+    controller = RateController(20, clock=clock)
+    controller.record_throttle()
+    clock.now += PAUSE_SECONDS + 0.01
+    controller.record_throttle()
+    assert controller.rate == pytest.approx(20 * THROTTLE_DECREASE * BURST_DECREASE)
 
 
 def test_throttle_pauses_all_workers() -> None:
@@ -72,7 +83,7 @@ def test_rate_recovers_after_clean_seconds() -> None:
     clock.now += 0.6
     controller.record_success()
     assert controller.rate > lowered
-    for _ in range(200):
+    for _ in range(2000):
         clock.now += 1.01
         controller.record_success()
     assert controller.rate == 20
@@ -90,7 +101,7 @@ def test_rate_never_exceeds_configured() -> None:
 def test_rate_floor_after_many_throttles() -> None:
     clock = FakeClock()
     controller = RateController(20, clock=clock)
-    for _ in range(30):
+    for _ in range(100):
         clock.now += PAUSE_SECONDS + 0.01
         controller.record_throttle()
     assert controller.rate == pytest.approx(4.0)
