@@ -471,6 +471,7 @@ async def main() -> int:
     text = "\n".join(report)
     print(text)
     if args.write:
+        (ROOT / "docs").mkdir(exist_ok=True)
         (ROOT / "docs" / "benchmarks.md").write_text(text + "\n")
     return 0
 
