@@ -457,7 +457,6 @@ async def main() -> int:
         data, codes[: args.count], 20, 0.0,
         "Limit 20/s, latency 1-2 s, no jitter, single-symbol requests",
     )  # fmt: skip
-    print("\n".join(report), flush=True)
     report += await paced_scenario(
         data, codes[: args.count], 20, 0.1,
         "Limit 20/s, latency 1-2 s, arrival jitter up to 100 ms",
