@@ -36,7 +36,9 @@ SPACING_MARGIN = 1.01
 # settle near the highest rate the jitter allows with few rejections.
 THROTTLE_DECREASE = 0.95
 BURST_DECREASE = 0.8
-MIN_RATE_FRACTION = 0.2
+# The rate may fall to 2% of --rate, so a --rate far above the key's limit
+# still settles below that limit.
+MIN_RATE_FRACTION = 0.02
 PAUSE_SECONDS = 0.15
 # After a drop the rate climbs back to this fraction of the rate that was
 # rejected, then probes above it by PROBE_STEP of the maximum per clean second.

@@ -4,6 +4,7 @@ import pytest
 
 from kis_fetch.limiter import (
     BURST_DECREASE,
+    MIN_RATE_FRACTION,
     PAUSE_SECONDS,
     SPACING_MARGIN,
     THROTTLE_DECREASE,
@@ -104,8 +105,8 @@ def test_rate_floor_after_many_throttles() -> None:
     for _ in range(100):
         clock.now += PAUSE_SECONDS + 0.01
         controller.record_throttle()
-    assert controller.rate == pytest.approx(4.0)
-    assert controller.lowest_rate == pytest.approx(4.0)
+    assert controller.rate == pytest.approx(20 * MIN_RATE_FRACTION)
+    assert controller.lowest_rate == pytest.approx(20 * MIN_RATE_FRACTION)
 
 
 def test_rejects_non_positive_rate() -> None:

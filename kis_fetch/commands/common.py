@@ -202,3 +202,10 @@ def gather_tickers(
             "no tickers given: pass TICKER arguments, -f FILE, or pipe a list on stdin"
         )
     return ticker_list.tickers
+
+
+def wants_progress(console: Console, output: Path | None) -> bool:
+    """Return True when a progress bar helps: stderr is a terminal and rows do
+    not already stream to that terminal, where the bar would garble them."""
+    rows_on_terminal = output is None and sys.stdout.isatty()
+    return console.is_terminal and not rows_on_terminal

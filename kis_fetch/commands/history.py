@@ -149,11 +149,13 @@ def _run(
         console.print(
             f"kis-fetch: warning: --rate {settings.rate:g} is above KIS's documented "
             f"{DOCUMENTED_RATE[settings.env]:g}/s for {settings.env}; expect "
-            "EGW00201 answers",
+            "EGW00201 responses",
             markup=False,
         )
     request = HistoryRequest(start=start, end=end, period=period, adjusted=adjusted)
-    reporter = Reporter(console, quiet=quiet, show_progress=console.is_terminal)
+    reporter = Reporter(
+        console, quiet=quiet, show_progress=common.wants_progress(console, output)
+    )
     out = OutputOptions(
         fmt=chosen_format, path=output, resume=resume, console=Console(highlight=False)
     )

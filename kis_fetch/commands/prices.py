@@ -98,10 +98,12 @@ def _run(
         console.print(
             f"kis-fetch: warning: --rate {settings.rate:g} is above KIS's documented "
             f"{DOCUMENTED_RATE[settings.env]:g}/s for {settings.env}; expect "
-            "EGW00201 answers",
+            "EGW00201 responses",
             markup=False,
         )
-    reporter = Reporter(console, quiet=quiet, show_progress=console.is_terminal)
+    reporter = Reporter(
+        console, quiet=quiet, show_progress=common.wants_progress(console, output)
+    )
     out = OutputOptions(
         fmt=chosen_format, path=output, resume=resume, console=Console(highlight=False)
     )
