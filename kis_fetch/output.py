@@ -71,12 +71,20 @@ class _Target:
     existing file opened for appending."""
 
     def __init__(self, path: Path | None, append: bool) -> None:
-        self.path = path
+        self.path: Path | None = path
         self.append = append
         self._tmp: Path | None = None
         self.stream: IO[str]
+        if path is not None and path.is_symlink():
+            # Replace the file the link points to, never the link itself.
+            path = self.path = path.resolve()
         if path is None:
             self.stream = sys.stdout
+        elif path.exists() and not path.is_file():
+            # A device or named pipe is written in place; a rename over it
+            # would replace it with a regular file.
+            self.stream = open(path, "w", encoding="utf-8", newline="")
+            self.path = None
         elif append:
             self.stream = open(path, "a", encoding="utf-8", newline="")
         else:
@@ -90,6 +98,8 @@ class _Target:
     def close(self, keep: bool) -> None:
         if self.path is None:
             self.stream.flush()
+            if self.stream is not sys.stdout:
+                self.stream.close()
             return
         self.stream.close()
         if self._tmp is not None:

@@ -141,11 +141,15 @@ class Pipeline(Generic[RowT]):
     async def _wind_down(self, grace: float) -> None:
         while not self._queue.empty():
             self._queue.get_nowait()
-        if self._workers:
-            _, pending = await asyncio.wait(self._workers, timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*self._workers, return_exceptions=True)
+        # Idle workers wait on the queue forever, so wait only for jobs in
+        # flight, then cancel every worker.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
 
     async def _dispatch(self, jobs: Iterable[Job]) -> None:
         for job in jobs:

@@ -42,7 +42,7 @@ class RunSummary:
         rate = self.requests / elapsed if elapsed > 0 else 0.0
         parts = [f"fetched {self.fetched}", f"failed {self.failed}"]
         if self.skipped:
-            parts.append(f"skipped {self.skipped} already in the output")
+            parts.append(f"skipped {self.skipped} already written")
         if self.pages:
             parts.append(f"{self.pages} pages")
         parts += [

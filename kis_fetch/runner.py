@@ -106,6 +106,10 @@ async def run_job(
             resume=output.resume, console=output.console,
         )  # fmt: skip
 
+    # (symbol, exchange) pairs written so far: a bare US symbol can resolve to
+    # the same series as an explicit EXCD:SYMBOL in the same input.
+    written: set[tuple[object, object]] = set()
+
     def emit(outcome: Outcome[RowT]) -> None:
         nonlocal writer
         if writer is None:
@@ -114,8 +118,15 @@ async def run_job(
             summary.failed += 1
             reporter.failure(outcome.ticker.key, outcome.error)
         else:
-            writer.write_many([kind.row_values(row) for row in outcome.rows])
-            summary.fetched += 1
+            rows = [kind.row_values(row) for row in outcome.rows]
+            series = (rows[0][0], rows[0][1]) if rows else None
+            if series is not None and series in written:
+                summary.skipped += 1
+            else:
+                if series is not None:
+                    written.add(series)
+                writer.write_many(rows)
+                summary.fetched += 1
         reporter.advance(1, kind.progress_detail())
 
     async with Session(settings, timeout=timeout, on_wait=reporter.info) as session:
@@ -158,7 +169,8 @@ async def run_job(
         session.rate.max_rate, session.rate.lowest_rate, pipeline.worker_count,
     )  # fmt: skip
     if pipeline.fatal is not None:
-        reporter.summary(summary, interrupted=True)
+        if summary.fetched or summary.failed:
+            reporter.summary(summary)
         raise pipeline.fatal
     reporter.summary(summary, interrupted=signals.exit_code is not None)
     if signals.exit_code is not None:

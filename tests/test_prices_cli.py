@@ -13,6 +13,7 @@ import sys
 import time
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sim_fixture import MASTER_DIR
@@ -31,12 +32,18 @@ def run(args, *, base_url, cache, env=None, input=None, masters=True):
         "KIS_APP_SECRET": SECRET,
         "KIS_BASE_URL": base_url,
         "KIS_FETCH_CACHE_DIR": str(cache),
-        "KIS_FETCH_MASTER_DIR": str(MASTER_DIR if masters else cache / "none"),
+        "KIS_FETCH_MASTER_DIR": str(MASTER_DIR if masters else empty_folder(cache)),
         "KIS_ENV": "",
         **(env or {}),
     }
     result = CliRunner().invoke(app, ["prices", *args], env=environment, input=input)
     return result
+
+
+def empty_folder(cache: Path) -> Path:
+    folder = cache / "no-masters"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def rows_of(text: str) -> list[dict[str, str]]:
@@ -311,3 +318,60 @@ def test_sigint_then_resume_completes(sim_factory, tmp_path) -> None:
         line.split(": ")[1] for line in stderr.splitlines() if "not found" in line
     }
     assert set(symbols) | failed == set(codes)
+
+
+def test_bare_and_explicit_symbol_written_once(sim, tmp_path) -> None:
+    result = run(
+        ["--format", "csv", "AAPL", "NAS:AAPL"], base_url=sim.base_url, cache=tmp_path
+    )
+    assert result.exit_code == 0, result.output
+    assert [r["symbol"] for r in rows_of(result.stdout)] == ["AAPL"]
+    assert "skipped 1 already written" in result.stderr
+
+
+def test_output_to_device_keeps_device(sim, tmp_path) -> None:
+    result = run(
+        ["--format", "csv", "005930", "-o", "/dev/null"],
+        base_url=sim.base_url,
+        cache=tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    assert Path("/dev/null").is_char_device()
+
+
+def test_output_through_symlink_keeps_link(sim, tmp_path) -> None:
+    target = tmp_path / "real.csv"
+    target.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    result = run(["005930", "-o", str(link)], base_url=sim.base_url, cache=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink()
+    assert target.read_text().startswith("symbol,")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-o", "missing-folder/x.csv"], "does not exist"),
+        (["-o", "."], "it is a folder"),
+        (["--rate", "inf"], "--rate"),
+        (["--timeout", "0"], "--timeout"),
+    ],
+)
+def test_bad_paths_and_numbers_exit_2(sim, tmp_path, args, message) -> None:
+    result = run(["005930", *args], base_url=sim.base_url, cache=tmp_path)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert sim.stats()["requests_total"] == 0
+
+
+def test_missing_master_folder_warns(sim, tmp_path) -> None:
+    result = run(
+        ["--format", "csv", "005930", "--master-dir", str(tmp_path / "nowhere")],
+        base_url=sim.base_url,
+        cache=tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    assert "master folder" in result.stderr
+    assert "not found" in result.stderr

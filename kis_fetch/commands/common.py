@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,7 +13,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from kis_fetch.errors import EXIT_PARTIAL, EXIT_SIGINT, InputError, KisFetchError
+from kis_fetch.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_PARTIAL,
+    EXIT_SIGINT,
+    InputError,
+    KisFetchError,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -25,7 +33,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_CODES_HELP = (
     "Exit codes: 0 all fetched; 1 some tickers failed (the rest are written); "
     "2 usage or input error; 3 configuration or authentication error; "
-    "130 interrupted (SIGINT); 143 terminated (SIGTERM)."
+    "130 interrupted (SIGINT); 141 output pipe closed; 143 terminated (SIGTERM)."
 )
 
 FILE_OPTION = typer.Option(
@@ -94,7 +102,9 @@ VERBOSE_OPTION = typer.Option(
 def stderr_console() -> Console:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    # soft_wrap keeps each message on one line when stderr is a pipe or file,
+    # where rich would otherwise wrap at 80 columns.
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def setup_logging(verbose: int, console: Console) -> None:
@@ -137,6 +147,10 @@ def reported_errors() -> Iterator[None]:
     except KisFetchError as exc:
         typer.echo(f"kis-fetch: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
+    except BrokenPipeError:
+        # The reader closed stdout (`| head`); stop quietly as a shell tool does.
+        _silence_stdout()
+        raise typer.Exit(EXIT_BROKEN_PIPE) from None
     except KeyboardInterrupt:
         typer.echo("kis-fetch: interrupted", err=True)
         raise typer.Exit(EXIT_SIGINT) from None
@@ -150,6 +164,47 @@ def reported_errors() -> Iterator[None]:
             err=True,
         )
         raise typer.Exit(EXIT_PARTIAL) from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def check_output_path(output: Path | None) -> None:
+    """Reject an output path whose folder is missing or that is a folder."""
+    if output is None or str(output) == "-":
+        return
+    if output.is_dir():
+        raise InputError(f"invalid -o {output}: it is a folder; give a file path")
+    parent = output.parent
+    if not parent.is_dir():
+        raise InputError(
+            f"invalid -o {output}: folder {parent} does not exist; create it first"
+        )
+
+
+def check_numbers(rate: float | None, timeout: float) -> None:
+    """Reject non-finite rates and timeouts that are not positive."""
+    if rate is not None and not math.isfinite(rate):
+        raise InputError(f"invalid --rate {rate}: use a finite number of requests/s")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise InputError(
+            f"invalid --timeout {timeout}: use a positive number of seconds"
+        )
+
+
+def warn_missing_master_dir(master_dir: Path | None, console: Console) -> None:
+    """Warn that a given master folder does not exist; the run goes on without
+    names and probes the exchange of bare US symbols."""
+    if master_dir is not None and not master_dir.is_dir():
+        console.print(
+            f"kis-fetch: warning: master folder {master_dir} not found: names stay "
+            "empty and bare US symbols are probed; run `kis-fetch symbols update`",
+            markup=False,
+        )
 
 
 def pick_format(fmt: str | None, output: Path | None) -> str:

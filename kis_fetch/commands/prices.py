@@ -83,9 +83,15 @@ def _run(
     from kis_fetch.runner import OutputOptions
 
     assert isinstance(console, Console)
+    if output is not None and str(output) == "-":
+        output = None
+    common.check_output_path(output)
+    common.check_numbers(rate, timeout)
     if resume and output is None:
         raise InputError("--resume needs -o FILE: it appends to that file")
     chosen_format = common.pick_format(fmt, output)
+    if not quiet:
+        common.warn_missing_master_dir(master_dir, console)
     ticker_list = common.gather_tickers(tickers, files, skip_invalid, console)
     settings = resolve_settings(
         env=env,
