@@ -325,6 +325,12 @@ def read_done_keys(
             raise InputError("--resume needs -o FILE with --format csv, json or jsonl")
     except UnicodeDecodeError:
         raise InputError(f"cannot resume {path}: it is not UTF-8 text") from None
+    foreign = [r for r in records if "symbol" not in r or "exchange" not in r]
+    if foreign:
+        raise InputError(
+            f"cannot resume {path}: it has records without symbol and exchange "
+            "fields, so it was not written by this command; use a new -o file"
+        )
     return {
         (str(record.get("symbol", "")), str(record.get("exchange", "")))
         for record in records

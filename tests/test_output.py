@@ -132,3 +132,10 @@ def test_table_writer_aligns_wide_names() -> None:
 def test_table_needs_terminal(tmp_path) -> None:
     with pytest.raises(InputError, match="use csv, json or jsonl"):
         open_writer("table", tmp_path / "x", COLUMNS)
+
+
+def test_resume_rejects_foreign_jsonl(tmp_path) -> None:
+    path = tmp_path / "other.jsonl"
+    path.write_text('{"a": 1}\n')
+    with pytest.raises(InputError, match="not written by this command"):
+        read_done_keys("jsonl", path, COLUMNS)
