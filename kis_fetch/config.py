@@ -112,7 +112,7 @@ def check_base_url(url: str) -> str:
             f"invalid server URL {url!r}: expected https://HOST[:PORT]; "
             "set --base-url or KIS_BASE_URL"
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(
             f"refusing to send credentials over plain http to {parts.hostname}: "
             "use https://, or http:// only for localhost or a loopback address"
@@ -120,7 +120,8 @@ def check_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Return True for localhost and loopback addresses such as 127.0.0.2 or ::1."""
     if host == "localhost":
         return True
     try:

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,7 +25,10 @@ from kis_fetch.errors import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from kis_fetch.config import Settings
     from kis_fetch.models import Ticker
+    from kis_fetch.report import Reporter
+    from kis_fetch.runner import OutputOptions
 
 log = logging.getLogger("kis_fetch")
 
@@ -264,3 +268,85 @@ def wants_progress(console: Console, output: Path | None) -> bool:
     not already stream to that terminal, where the bar would garble them."""
     rows_on_terminal = output is None and sys.stdout.isatty()
     return console.is_terminal and not rows_on_terminal
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """The command-line values that every fetching command shares."""
+
+    tickers: list[str]
+    files: list[str]
+    profile: str | None
+    env: str | None
+    base_url: str | None
+    rate: float | None
+    concurrency: int | None
+    fmt: str | None
+    output: Path | None
+    resume: bool
+    master_dir: Path | None
+    skip_invalid: bool
+    timeout: float
+    quiet: bool
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """Checked settings, tickers, output and reporter for one run."""
+
+    settings: Settings
+    tickers: list[Ticker]
+    output: OutputOptions
+    reporter: Reporter
+
+
+def prepare_run(options: FetchOptions, console: Console) -> PreparedRun:
+    """Check the shared options, read the tickers and resolve the settings.
+
+    Every check that can fail runs here, before any request is sent.
+    """
+    from rich.console import Console
+
+    from kis_fetch.config import DOCUMENTED_RATE, resolve_settings
+    from kis_fetch.report import Reporter
+    from kis_fetch.runner import OutputOptions
+
+    output = options.output
+    if output is not None and str(output) == "-":
+        output = None
+    check_output_path(output)
+    check_numbers(options.rate, options.timeout)
+    if options.resume and output is None:
+        raise InputError("--resume needs -o FILE: it appends to that file")
+    chosen_format = pick_format(options.fmt, output)
+    if not options.quiet:
+        warn_missing_master_dir(options.master_dir, console)
+    tickers = gather_tickers(
+        options.tickers, options.files, options.skip_invalid, console
+    )
+    settings = resolve_settings(
+        env=options.env,
+        base_url=options.base_url,
+        rate=options.rate,
+        concurrency=options.concurrency,
+        profile=options.profile,
+    )
+    documented = DOCUMENTED_RATE[settings.env]
+    if settings.rate > documented and not options.quiet:
+        console.print(
+            f"kis-fetch: warning: --rate {settings.rate:g} is above KIS's documented "
+            f"{documented:g}/s for {settings.env}; expect EGW00201 responses",
+            markup=False,
+        )
+    reporter = Reporter(
+        console,
+        quiet=options.quiet,
+        show_progress=wants_progress(console, output),
+    )
+    out = OutputOptions(
+        fmt=chosen_format,
+        path=output,
+        resume=options.resume,
+        console=Console(highlight=False),
+    )
+    return PreparedRun(settings, tickers, out, reporter)

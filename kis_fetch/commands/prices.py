@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from kis_fetch.commands import common
 from kis_fetch.commands.config import PROFILE_OPTION
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def prices(
@@ -46,83 +50,33 @@ def prices(
     """
     console = common.stderr_console()
     common.setup_logging(verbose, console)
+    options = common.FetchOptions(
+        tickers=tickers or [], files=files, profile=profile, env=env,
+        base_url=base_url, rate=rate, concurrency=concurrency, fmt=fmt,
+        output=output, resume=resume, master_dir=master_dir,
+        skip_invalid=skip_invalid, timeout=timeout, quiet=quiet,
+    )  # fmt: skip
     with common.reported_errors():
-        code = _run(
-            tickers or [], files, profile, env, base_url, rate, concurrency, fmt,
-            output, resume, master_dir, batch, skip_invalid, timeout, quiet, console,
-        )  # fmt: skip
+        code = _run(options, batch, console)
     raise typer.Exit(code)
 
 
-def _run(
-    tickers: list[str],
-    files: list[str],
-    profile: str | None,
-    env: str | None,
-    base_url: str | None,
-    rate: float | None,
-    concurrency: int | None,
-    fmt: str | None,
-    output: Path | None,
-    resume: bool,
-    master_dir: Path | None,
-    batch: bool | None,
-    skip_invalid: bool,
-    timeout: float,
-    quiet: bool,
-    console: object,
-) -> int:
+def _run(options: common.FetchOptions, batch: bool | None, console: Console) -> int:
     import asyncio
 
-    from rich.console import Console
-
-    from kis_fetch.config import DOCUMENTED_RATE, resolve_settings
-    from kis_fetch.errors import InputError
     from kis_fetch.prices import run_prices
-    from kis_fetch.report import Reporter
-    from kis_fetch.runner import OutputOptions
 
-    assert isinstance(console, Console)
-    if output is not None and str(output) == "-":
-        output = None
-    common.check_output_path(output)
-    common.check_numbers(rate, timeout)
-    if resume and output is None:
-        raise InputError("--resume needs -o FILE: it appends to that file")
-    chosen_format = common.pick_format(fmt, output)
-    if not quiet:
-        common.warn_missing_master_dir(master_dir, console)
-    ticker_list = common.gather_tickers(tickers, files, skip_invalid, console)
-    settings = resolve_settings(
-        env=env,
-        base_url=base_url,
-        rate=rate,
-        concurrency=concurrency,
-        profile=profile,
-    )
-    if settings.rate > DOCUMENTED_RATE[settings.env] and not quiet:
-        console.print(
-            f"kis-fetch: warning: --rate {settings.rate:g} is above KIS's documented "
-            f"{DOCUMENTED_RATE[settings.env]:g}/s for {settings.env}; expect "
-            "EGW00201 responses",
-            markup=False,
-        )
-    reporter = Reporter(
-        console, quiet=quiet, show_progress=common.wants_progress(console, output)
-    )
-    out = OutputOptions(
-        fmt=chosen_format, path=output, resume=resume, console=Console(highlight=False)
-    )
-    with reporter:
+    run = common.prepare_run(options, console)
+    with run.reporter:
         return asyncio.run(
             run_prices(
-                settings,
-                ticker_list,
-                out,
-                reporter,
-                master_dir=master_dir,
+                run.settings,
+                run.tickers,
+                run.output,
+                run.reporter,
+                master_dir=options.master_dir,
                 batch=batch,
-                timeout=timeout,
+                timeout=options.timeout,
             )  # fmt: skip
         )
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import ipaddress
 import json
 import os
 import sys
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit
 import typer
 from typer.core import TyperGroup
 
+from kis_fetch.config import is_loopback
 from kis_fetch.errors import EXIT_PARTIAL, ConfigError, InputError, KisFetchError
 from kis_fetch.masters import (
     DOMESTIC_MARKETS,
@@ -374,21 +374,12 @@ def check_download_url(url: str) -> str:
             f"invalid master URL {url!r}: use https://HOST/PATH in --base-url "
             "or KIS_FETCH_MASTER_URL"
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(
             f"rejected plain http master URL {url!r}: use https://, or http:// "
             "only for localhost or a loopback address"
         )
     return url.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def master_file_name(market: str) -> str:
