@@ -263,7 +263,7 @@ class TokenManager:
         """Revoke the cached token with POST /oauth2/revokeP and forget it.
 
         The local copy is deleted even when KIS rejects the revocation or
-        cannot be reached, and the result tells which happened.
+        cannot be reached, and the result reports which happened.
         """
         async with self._lock, self._key_lock():
             cached = self._cache.load()
@@ -387,7 +387,7 @@ class TokenManager:
             # Another client issued a token for this key within the minute.
             self._cache.save(self._cache.load(), last_issued=now)
         raise ConfigError(
-            "KIS refused token issuance twice in a row (EGW00133): another "
+            "KIS rejected token issuance twice in a row (EGW00133): another "
             "program is issuing tokens for this app key; stop it or wait a minute"
         )
 

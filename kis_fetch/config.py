@@ -30,7 +30,7 @@ SERVERS = {
 }
 
 # Requests per second that KIS documents for one app key. The real figure is
-# the long-standing 20/s; a 2026-04-20 KIS notice, seen only as quoted by
+# the long-standing 20/s. A 2026-04-20 KIS notice, seen only as quoted by
 # third parties, lowers it to 18/s per account and paper to 1/s.
 DOCUMENTED_RATE = {"real": 20.0, "paper": 1.0}
 DEFAULT_RATE = DOCUMENTED_RATE

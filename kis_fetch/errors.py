@@ -42,7 +42,7 @@ class ConfigError(KisFetchError):
 
 
 class ApiError(KisFetchError):
-    """A KIS answer that fails one request, with its msg_cd and msg1."""
+    """A KIS response that fails one request, with its msg_cd and msg1."""
 
     def __init__(self, message: str, *, msg_cd: str = "", status: int = 0) -> None:
         super().__init__(message)

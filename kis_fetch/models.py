@@ -14,7 +14,7 @@ OVERSEAS_EXCHANGES = frozenset(
     }
 )  # fmt: skip
 
-# Exchanges tried in turn for a bare US symbol when no master file says which.
+# Exchanges tried in turn for a bare US symbol when no master file lists it.
 US_PROBE_ORDER = ("NAS", "NYS", "AMS")
 
 CURRENCY_BY_EXCHANGE = {

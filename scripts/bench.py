@@ -3,7 +3,7 @@
 Starts the simulator in its own process on a free loopback port and runs each
 scenario on real KOSPI/KOSDAQ codes from the master files. Every approach uses
 its own app key, so the simulator's per-key counters show each one's throttled
-responses and busiest one-second window; approaches in one scenario run at the
+responses and busiest one-second window. Approaches in one scenario run at the
 same time. Prints a Markdown report; `--write` also saves it to
 docs/benchmarks.md.
 """

@@ -28,7 +28,7 @@ class FakeTime:
 
 
 class TokenServer:
-    """Answers /oauth2/tokenP like KIS, with one issuance a minute."""
+    """Serves /oauth2/tokenP like KIS, with one issuance a minute."""
 
     def __init__(self, time: FakeTime) -> None:
         self.time = time

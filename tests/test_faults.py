@@ -128,36 +128,25 @@ def test_refused_issuance_waits_once(sim_factory, tmp_path) -> None:
 def test_two_processes_share_one_budget(sim_factory, tmp_path) -> None:
     sim = sim_factory(rate_limit=20, latency_min=0.05, latency_max=0.05)
     codes = stock_codes(120)
-    env = {**os.environ, **environment(sim.base_url, tmp_path / "cache")}
+    cache = tmp_path / "cache"
+    env = {**os.environ, **environment(sim.base_url, cache)}
+
     # Issue the token first so that both runs start fetching at once.
-    assert (
-        fetch(["005930"], environment(sim.base_url, tmp_path / "cache")).exit_code == 0
-    )
+    assert fetch(["005930"], environment(sim.base_url, cache)).exit_code == 0
     sim.reset()
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kis_fetch",
-                "prices",
-                "-q",
-                "--no-batch",
-                "--rate",
-                "20",
-                "-o",
-                str(tmp_path / f"run{n}.csv"),
-                *half,
-            ],
-            env=env,
-            stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        for n, half in enumerate((codes[:60], codes[60:]))
-    ]
+
+    processes = []
+    for number, half in enumerate((codes[:60], codes[60:])):
+        output = tmp_path / f"run{number}.csv"
+        command = [sys.executable, "-m", "kis_fetch", "prices", "-q", "--no-batch",
+                   "--rate", "20", "-o", str(output), *half]  # fmt: skip
+        processes.append(
+            subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+        )
     for process in processes:
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 0, stderr
+
     stats = sim.stats()
     # Uncoordinated, the two runs would send about 40 requests a second. The
     # simulator shares this process's CPU, so its arrival times carry a few

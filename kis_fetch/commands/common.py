@@ -171,7 +171,7 @@ def reported_errors() -> Iterator[None]:
 
 
 def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush cannot fail."""
+    """Point stdout at /dev/null, so flushing it at exit raises no second error."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
