@@ -5,12 +5,15 @@ A new output file is written under a temporary name in the same folder and
 renamed into place when the run ends. Readers therefore never see a torn row,
 and a run that stops before its first result leaves an existing file untouched.
 With `--resume`, rows are appended to the existing file instead, each as one
-write of whole lines.
+write of whole lines, and a lock keeps a second resuming run out of that file.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
+import glob
+import hashlib
 import io
 import json
 import os
@@ -26,7 +29,18 @@ from rich.console import Console
 
 from kis_fetch.errors import InputError
 
-FORMATS = ("table", "csv", "json", "jsonl")
+FORMATS = ("table", "csv", "tsv", "json", "jsonl")
+# Output file extensions and the format each implies.
+EXTENSIONS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+DELIMITERS = {"csv": ",", "tsv": "\t"}
 
 
 def csv_text(value: object) -> str:
@@ -88,6 +102,7 @@ class _Target:
         elif append:
             self.stream = open(path, "a", encoding="utf-8", newline="")
         else:
+            remove_stale_parts(path)
             self._tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
             self.stream = open(self._tmp, "w", encoding="utf-8", newline="")
 
@@ -109,11 +124,73 @@ class _Target:
                 self._tmp.unlink(missing_ok=True)
 
 
+def remove_stale_parts(path: Path) -> None:
+    """Delete temporary files for `path` left by runs that were killed (SIGKILL,
+    power loss) before they could clean up, judged by the PID in each name."""
+    prefix = f".{path.name}."
+    try:
+        candidates = list(path.parent.glob(f"{glob.escape(prefix)}*.part"))
+    except OSError:
+        return
+    for candidate in candidates:
+        pid_text = candidate.name[len(prefix) : -len(".part")]
+        if not pid_text.isdigit() or _process_alive(int(pid_text)):
+            continue
+        candidate.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ResumeLock:
+    """An exclusive lock on one output file for the length of a `--resume` run.
+
+    Two runs appending to one file would both skip the same finished symbols
+    and then write the rest twice. The lock file lives in `lock_dir`, named by
+    a hash of the output's resolved path, so the output folder stays clean.
+    """
+
+    def __init__(self, path: Path, lock_dir: Path) -> None:
+        digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32]
+        lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._fd = os.open(lock_dir / f"{digest}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise InputError(
+                f"another kis-fetch run is resuming into {path}: wait for it to "
+                "end or pass a different -o file"
+            ) from None
+
+    def release(self) -> None:
+        os.close(self._fd)
+
+    def __enter__(self) -> ResumeLock:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
 class CsvWriter:
-    def __init__(self, target: _Target, columns: Sequence[str], header: bool) -> None:
+    def __init__(
+        self,
+        target: _Target,
+        columns: Sequence[str],
+        header: bool,
+        delimiter: str = ",",
+    ) -> None:
         self._target = target
         self._buffer = io.StringIO()
-        self._csv = csv.writer(self._buffer, lineterminator="\n")
+        self._csv = csv.writer(self._buffer, delimiter=delimiter, lineterminator="\n")
         if header:
             self.write(columns)
 
@@ -241,7 +318,8 @@ def open_writer(
     if fmt == "table":
         if path is not None:
             raise InputError(
-                "--format table writes to the terminal: use csv, json or jsonl with -o"
+                "--format table writes to the terminal: "
+                "use csv, tsv, json or jsonl with -o"
             )
         return TableWriter(console or Console(), columns)
     append = resume and path is not None and path.exists() and path.stat().st_size > 0
@@ -251,8 +329,8 @@ def open_writer(
     if append and path is not None:
         trim_torn_line(path)
     target = _Target(path, append=append)
-    if fmt == "csv":
-        return CsvWriter(target, columns, header=not append)
+    if fmt in ("csv", "tsv"):
+        return CsvWriter(target, columns, header=not append, delimiter=DELIMITERS[fmt])
     if fmt == "jsonl":
         return JsonLinesWriter(target, columns)
     raise InputError(f"invalid --format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -306,13 +384,13 @@ def read_done_keys(
                             records.append(json.loads(line))
                         except ValueError:
                             continue
-        elif fmt == "csv":
+        elif fmt in ("csv", "tsv"):
             with open(path, encoding="utf-8", newline="") as stream:
                 text = stream.read()
             lines = text.splitlines(keepends=True)
             if lines and not lines[-1].endswith("\n"):
                 lines.pop()
-            reader = csv.DictReader(lines)
+            reader = csv.DictReader(lines, delimiter=DELIMITERS[fmt])
             if reader.fieldnames is not None and list(reader.fieldnames) != list(
                 columns
             ):
@@ -322,7 +400,9 @@ def read_done_keys(
                 )
             records = list(reader)
         else:
-            raise InputError("--resume needs -o FILE with --format csv, json or jsonl")
+            raise InputError(
+                "--resume needs -o FILE with --format csv, tsv, json or jsonl"
+            )
     except UnicodeDecodeError:
         raise InputError(f"cannot resume {path}: it is not UTF-8 text") from None
     foreign = [r for r in records if "symbol" not in r or "exchange" not in r]

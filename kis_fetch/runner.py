@@ -5,6 +5,7 @@ signals, output and the exit code."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +18,7 @@ from rich.console import Console
 from kis_fetch.config import Settings
 from kis_fetch.errors import EXIT_OK, EXIT_PARTIAL
 from kis_fetch.models import US_PROBE_ORDER, Ticker
-from kis_fetch.output import RowWriter, open_writer, read_done_keys
+from kis_fetch.output import ResumeLock, RowWriter, open_writer, read_done_keys
 from kis_fetch.pipeline import Handler, Job, Outcome, Pipeline
 from kis_fetch.report import Reporter, RunSummary
 from kis_fetch.resolve import ExchangeCache, Resolver, load_masters
@@ -91,91 +92,98 @@ async def run_job(
     timeout: float,
 ) -> int:
     """Fetch rows for `tickers`, write them, and return the exit code."""
-    summary = RunSummary()
-    if output.resume and output.path is not None:
-        done = read_done_keys(output.fmt, output.path, kind.columns)
-        tickers, summary.skipped = skip_done(tickers, done)
-    summary.total = len(tickers)
+    lock = (
+        ResumeLock(output.path, settings.cache_dir / "locks")
+        if output.resume and output.path is not None
+        else contextlib.nullcontext()
+    )
+    with lock:
+        summary = RunSummary()
+        if output.resume and output.path is not None:
+            done = read_done_keys(output.fmt, output.path, kind.columns)
+            tickers, summary.skipped = skip_done(tickers, done)
+        summary.total = len(tickers)
 
-    resolver = Resolver(load_masters(master_dir), ExchangeCache(settings.cache_dir))
-    writer: RowWriter | None = None
+        resolver = Resolver(load_masters(master_dir), ExchangeCache(settings.cache_dir))
+        writer: RowWriter | None = None
 
-    def open_output() -> RowWriter:
-        return open_writer(
-            output.fmt, output.path, kind.columns,
-            resume=output.resume, console=output.console,
-        )  # fmt: skip
+        def open_output() -> RowWriter:
+            return open_writer(
+                output.fmt, output.path, kind.columns,
+                resume=output.resume, console=output.console,
+            )  # fmt: skip
 
-    # (symbol, exchange) pairs written so far: a bare US symbol can resolve to
-    # the same series as an explicit EXCD:SYMBOL in the same input.
-    written: set[tuple[object, object]] = set()
+        # (symbol, exchange) pairs written so far: a bare US symbol can resolve to
+        # the same series as an explicit EXCD:SYMBOL in the same input.
+        written: set[tuple[object, object]] = set()
 
-    def emit(outcome: Outcome[RowT]) -> None:
-        nonlocal writer
-        if writer is None:
-            writer = open_output()
-        if outcome.error is not None:
-            summary.failed += 1
-            reporter.failure(outcome.ticker.key, outcome.error)
-        else:
-            rows = [kind.row_values(row) for row in outcome.rows]
-            series = (rows[0][0], rows[0][1]) if rows else None
-            if series is not None and series in written:
-                summary.skipped += 1
-            else:
-                if series is not None:
-                    written.add(series)
-                writer.write_many(rows)
-                summary.fetched += 1
-        reporter.advance(1, kind.progress_detail())
-
-    async with Session(settings, timeout=timeout, on_wait=reporter.info) as session:
-        # Authenticate before any output exists, so that a credentials error
-        # leaves an existing output file as it was.
-        await session.tokens.token()
-
-        workers = initial_concurrency(settings)
-        window = max(1000, workers * 8)
-        pipeline: Pipeline[RowT] = Pipeline(
-            kind.build_handler(session, resolver, workers, summary.total),
-            emit,
-            workers=workers,
-            window=window,
-        )
-        jobs = kind.build_jobs(tickers, window)
-        reporter.start(kind.name, summary.total)
-        sizer = None
-        if settings.concurrency is None:
-            sizer = asyncio.create_task(follow_latency(session, pipeline))
-        completed = False
-        try:
-            with StopSignals(pipeline.stop) as signals:
-                completed = await pipeline.run(jobs, GRACE_SECONDS)
-        finally:
-            if sizer is not None:
-                sizer.cancel()
-            summary.pages = kind.pages()
-            summary.requests = session.client.stats.requests
-            summary.throttled = session.rate.throttled
-            summary.ended = time.monotonic()
-            resolver.cache.save()
-            if writer is None and (completed or summary.fetched or summary.failed):
+        def emit(outcome: Outcome[RowT]) -> None:
+            nonlocal writer
+            if writer is None:
                 writer = open_output()
-            if writer is not None:
-                writer.close(keep=True)
+            if outcome.error is not None:
+                summary.failed += 1
+                reporter.failure(outcome.ticker.key, outcome.error)
+            else:
+                rows = [kind.row_values(row) for row in outcome.rows]
+                series = (rows[0][0], rows[0][1]) if rows else None
+                if series is not None and series in written:
+                    summary.skipped += 1
+                else:
+                    if series is not None:
+                        written.add(series)
+                    writer.write_many(rows)
+                    summary.fetched += 1
+            reporter.advance(1, kind.progress_detail())
 
-    log.info(
-        "rate %.1f/s configured, lowest %.1f/s after EGW00201; %d workers at the end",
-        session.rate.max_rate, session.rate.lowest_rate, pipeline.worker_count,
-    )  # fmt: skip
-    if pipeline.fatal is not None:
-        if summary.fetched or summary.failed:
-            reporter.summary(summary)
-        raise pipeline.fatal
-    reporter.summary(summary, interrupted=signals.exit_code is not None)
-    if signals.exit_code is not None:
-        return signals.exit_code
-    return EXIT_PARTIAL if summary.failed else EXIT_OK
+        async with Session(settings, timeout=timeout, on_wait=reporter.info) as session:
+            # Authenticate before any output exists, so that a credentials error
+            # leaves an existing output file as it was.
+            await session.tokens.token()
+
+            workers = initial_concurrency(settings)
+            window = max(1000, workers * 8)
+            pipeline: Pipeline[RowT] = Pipeline(
+                kind.build_handler(session, resolver, workers, summary.total),
+                emit,
+                workers=workers,
+                window=window,
+            )
+            jobs = kind.build_jobs(tickers, window)
+            reporter.start(kind.name, summary.total)
+            sizer = None
+            if settings.concurrency is None:
+                sizer = asyncio.create_task(follow_latency(session, pipeline))
+            completed = False
+            try:
+                with StopSignals(pipeline.stop) as signals:
+                    completed = await pipeline.run(jobs, GRACE_SECONDS)
+            finally:
+                if sizer is not None:
+                    sizer.cancel()
+                summary.pages = kind.pages()
+                summary.requests = session.client.stats.requests
+                summary.throttled = session.rate.throttled
+                summary.ended = time.monotonic()
+                resolver.cache.save()
+                if writer is None and (completed or summary.fetched or summary.failed):
+                    writer = open_output()
+                if writer is not None:
+                    writer.close(keep=True)
+
+        log.info(
+            "rate %.1f/s configured, lowest %.1f/s after EGW00201; "
+            "%d workers at the end",
+            session.rate.max_rate, session.rate.lowest_rate, pipeline.worker_count,
+        )  # fmt: skip
+        if pipeline.fatal is not None:
+            if summary.fetched or summary.failed:
+                reporter.summary(summary)
+            raise pipeline.fatal
+        reporter.summary(summary, interrupted=signals.exit_code is not None)
+        if signals.exit_code is not None:
+            return signals.exit_code
+        return EXIT_PARTIAL if summary.failed else EXIT_OK
 
 
 async def follow_latency(session: Session, pipeline: Pipeline[RowT]) -> None:

@@ -1,6 +1,8 @@
 import csv
 import io
 import json
+import os
+import subprocess
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -9,10 +11,12 @@ from rich.console import Console
 
 from kis_fetch.errors import InputError
 from kis_fetch.output import (
+    ResumeLock,
     csv_text,
     json_value,
     open_writer,
     read_done_keys,
+    remove_stale_parts,
     trim_torn_line,
 )
 
@@ -130,7 +134,7 @@ def test_table_writer_aligns_wide_names() -> None:
 
 
 def test_table_needs_terminal(tmp_path) -> None:
-    with pytest.raises(InputError, match="use csv, json or jsonl"):
+    with pytest.raises(InputError, match="use csv, tsv, json or jsonl"):
         open_writer("table", tmp_path / "x", COLUMNS)
 
 
@@ -139,3 +143,39 @@ def test_resume_rejects_foreign_jsonl(tmp_path) -> None:
     path.write_text('{"a": 1}\n')
     with pytest.raises(InputError, match="not written by this command"):
         read_done_keys("jsonl", path, COLUMNS)
+
+
+def test_tsv_round_trip_for_resume(tmp_path) -> None:
+    path = tmp_path / "out.tsv"
+    writer = open_writer("tsv", path, COLUMNS)
+    writer.write(ROW)
+    writer.close(keep=True)
+    assert path.read_text().splitlines()[0] == "symbol\texchange\tprice\tfetched_at"
+    assert read_done_keys("tsv", path, COLUMNS) == {("005930", "KRX")}
+    with pytest.raises(InputError, match="header does not match"):
+        read_done_keys("csv", path, COLUMNS)
+
+
+def test_stale_parts_of_dead_runs_are_removed(tmp_path) -> None:
+    path = tmp_path / "out.csv"
+    finished = subprocess.Popen(["true"])  # noqa: S603, S607
+    finished.wait()
+    stale = tmp_path / f".out.csv.{finished.pid}.part"
+    live = tmp_path / f".out.csv.{os.getpid()}.part"
+    other = tmp_path / f".other.csv.{finished.pid}.part"
+    for file in (stale, live, other):
+        file.write_text("partial\n")
+    remove_stale_parts(path)
+    assert not stale.exists()
+    assert live.exists()
+    assert other.exists()
+
+
+def test_resume_lock_is_exclusive_until_released(tmp_path) -> None:
+    path = tmp_path / "out.csv"
+    first = ResumeLock(path, tmp_path / "locks")
+    with pytest.raises(InputError, match="another kis-fetch run"):
+        ResumeLock(path, tmp_path / "locks")
+    ResumeLock(tmp_path / "other.csv", tmp_path / "locks").release()
+    first.release()
+    ResumeLock(path, tmp_path / "locks").release()

@@ -329,6 +329,43 @@ def test_bare_and_explicit_symbol_written_once(sim, tmp_path) -> None:
     assert "skipped 1 already written" in result.stderr
 
 
+def test_tsv_extension_writes_tabs_and_resumes(sim, tmp_path) -> None:
+    out = tmp_path / "prices.tsv"
+    first = run(["005930", "-o", str(out)], base_url=sim.base_url, cache=tmp_path)
+    assert first.exit_code == 0, first.output
+    again = run(
+        ["005930", "000660", "-o", str(out), "--resume"],
+        base_url=sim.base_url,
+        cache=tmp_path,
+    )
+    assert again.exit_code == 0, again.output
+    lines = out.read_text().splitlines()
+    assert lines[0] == "\t".join(PRICE_COLUMNS)
+    assert [line.split("\t")[0] for line in lines[1:]] == ["005930", "000660"]
+
+
+def test_second_resume_into_one_file_is_refused(sim, tmp_path) -> None:
+    from kis_fetch.output import ResumeLock
+
+    out = tmp_path / "prices.csv"
+    lock = ResumeLock(out, tmp_path / "locks")
+    try:
+        result = run(
+            ["005930", "-o", str(out), "--resume"],
+            base_url=sim.base_url,
+            cache=tmp_path,
+        )
+    finally:
+        lock.release()
+    assert result.exit_code == 2, result.output
+    assert "another kis-fetch run is resuming into" in result.stderr
+    assert sim.stats()["requests_total"] == 0
+    after = run(
+        ["005930", "-o", str(out), "--resume"], base_url=sim.base_url, cache=tmp_path
+    )
+    assert after.exit_code == 0, after.output
+
+
 def test_output_to_device_keeps_device(sim, tmp_path) -> None:
     result = run(
         ["--format", "csv", "005930", "-o", "/dev/null"],
@@ -357,6 +394,7 @@ def test_output_through_symlink_keeps_link(sim, tmp_path) -> None:
         (["-o", "."], "it is a folder"),
         (["--rate", "inf"], "--rate"),
         (["--timeout", "0"], "--timeout"),
+        (["-o", "prices.xlsx"], "pass --format"),
     ],
 )
 def test_bad_paths_and_numbers_exit_2(sim, tmp_path, args, message) -> None:

@@ -75,7 +75,7 @@ FORMAT_OPTION = typer.Option(
     None,
     "--format",
     metavar="FORMAT",
-    help="table, csv, json or jsonl [default: table on a terminal, else csv; "
+    help="table, csv, tsv, json or jsonl [default: table on a terminal, else csv; "
     "with -o, from the file extension].",
 )
 OUTPUT_OPTION = typer.Option(
@@ -213,7 +213,7 @@ def warn_missing_master_dir(master_dir: Path | None, console: Console) -> None:
 
 def pick_format(fmt: str | None, output: Path | None) -> str:
     """Return the output format from --format, the file extension or the terminal."""
-    from kis_fetch.output import FORMATS
+    from kis_fetch.output import EXTENSIONS, FORMATS
 
     if fmt is not None:
         fmt = fmt.lower()
@@ -224,9 +224,14 @@ def pick_format(fmt: str | None, output: Path | None) -> str:
         return fmt
     if output is not None:
         suffix = output.suffix.lower()
-        return {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(
-            suffix, "csv"
-        )
+        if not suffix or output.is_char_device() or output.is_fifo():
+            return "csv"
+        if suffix not in EXTENSIONS:
+            raise InputError(
+                f"cannot tell the format of {output} from {suffix!r}: "
+                "pass --format csv, tsv, json or jsonl"
+            )
+        return EXTENSIONS[suffix]
     return "table" if sys.stdout.isatty() else "csv"
 
 

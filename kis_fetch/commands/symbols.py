@@ -59,7 +59,7 @@ DEFAULT_UPDATE_MARKETS = ("kospi", "kosdaq", *US_MARKETS)
 KNOWN_TYPES = frozenset(
     [*DOMESTIC_TYPES.values(), *OVERSEAS_TYPES.values(), *ETP_TYPES.values()]
 )
-FORMATS = ("plain", "table", "csv", "json", "jsonl")
+FORMATS = ("plain", "table", "csv", "tsv", "json", "jsonl")
 COLUMNS = ("symbol", "name", "exchange", "type", "market", "currency")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -140,7 +140,7 @@ def list_symbols(
         None,
         "--format",
         help="plain (one ticker per line, the input `kis-fetch prices -` reads), "
-        "table, csv, json or jsonl (default: table on a terminal, else plain).",
+        "table, csv, tsv, json or jsonl (default: table on a terminal, else plain).",
     ),
     master_dir: Path | None = typer.Option(
         None, "--master-dir", envvar="KIS_FETCH_MASTER_DIR", help=MASTER_DIR_HELP
@@ -256,8 +256,9 @@ def _write_output(rows: list[MasterRecord], output_format: str) -> None:
             _write_plain(rows)
         elif output_format == "table":
             _write_table(rows)
-        elif output_format == "csv":
-            writer = csv.writer(sys.stdout, lineterminator="\n")
+        elif output_format in ("csv", "tsv"):
+            delimiter = "\t" if output_format == "tsv" else ","
+            writer = csv.writer(sys.stdout, delimiter=delimiter, lineterminator="\n")
             writer.writerow(COLUMNS)
             for record in rows:
                 writer.writerow([getattr(record, column) for column in COLUMNS])
