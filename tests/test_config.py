@@ -430,3 +430,12 @@ def test_show_malformed_file_exit_3(clean_environment) -> None:
     assert result.exit_code == 3
     assert f"invalid config file {clean_environment}" in result.output
     assert "line 2" in result.output
+
+
+def test_permission_warning_reads_like_others(clean_environment) -> None:
+    write_config(clean_environment, PROFILE_FILE, mode=0o644)
+    result = run_cli("config", "show", "--profile", "main")
+    warning = [line for line in result.stderr.splitlines() if "chmod 600" in line]
+    assert len(warning) == 1
+    assert warning[0].startswith("kis-fetch: warning: config file ")
+    assert "profile-secret-0001" not in result.output

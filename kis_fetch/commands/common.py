@@ -111,6 +111,13 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+class PlainFormatter(logging.Formatter):
+    """Formats a record as `kis-fetch: warning: message`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"kis-fetch: {record.levelname.lower()}: {record.getMessage()}"
+
+
 def setup_logging(verbose: int, console: Console) -> None:
     from rich.logging import RichHandler
 
@@ -127,9 +134,13 @@ def setup_logging(verbose: int, console: Console) -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         # One unwrapped line per record, so logs stay greppable in files.
+        # Without -v only warnings and errors pass, and they read like the
+        # tool's other messages.
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+            if verbose
+            else PlainFormatter()
         )
     root = logging.getLogger("kis_fetch")
     root.handlers[:] = [handler]
