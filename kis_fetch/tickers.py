@@ -13,6 +13,7 @@ Accepted ticker forms:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -173,7 +174,16 @@ def _read_stdin(stdin: TextIO) -> str:
 
 
 def _decode(data: bytes, name: str) -> str:
-    """Decode UTF-8 with or without a byte order mark."""
+    """Decode UTF-8 with or without a byte order mark, or UTF-16 with one
+    (what spreadsheets save as "Unicode text")."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{name} starts with a UTF-16 byte order mark but is not valid "
+                "UTF-16: save it again as UTF-8"
+            ) from exc
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -185,9 +195,15 @@ def _decode(data: bytes, name: str) -> str:
                 "list. List its symbols with `kis-fetch symbols --format plain` "
                 "and pipe them in"
             ) from exc
+        source = "ENCODING"
+        try:
+            data.decode("cp949")
+            source = "cp949"
+        except UnicodeDecodeError:
+            pass
         raise InputError(
             f"{where}: convert it first, for example with "
-            f"`iconv -f cp949 -t utf-8 {name} > tickers.txt`"
+            f"`iconv -f {source} -t utf-8 {name} > tickers.txt`"
         ) from exc
 
 

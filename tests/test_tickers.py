@@ -213,6 +213,25 @@ def test_read_cp949_file_suggests_iconv(tmp_path: Path) -> None:
     assert "iconv -f cp949 -t utf-8" in message
 
 
+def test_read_other_encoding_names_none(tmp_path: Path) -> None:
+    # A lone 0x80 byte is neither UTF-8 nor CP949.
+    path = write(tmp_path / "list.txt", b"005930\n\x80\n")
+    with pytest.raises(InputError) as caught:
+        read_tickers([], [path], None)
+    message = str(caught.value)
+    assert f"{path}: line 2 is not valid UTF-8" in message
+    assert "iconv -f ENCODING -t utf-8" in message
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_read_utf16_with_bom(tmp_path: Path, encoding: str) -> None:
+    data = "\ufeff005930\r\nNAS:AAPL\r\n".encode(encoding)
+    path = write(tmp_path / "sheet.txt", data)
+    result = read_tickers([], [path], None)
+    assert result.tickers == [Ticker("005930", "KRX"), Ticker("AAPL", "NAS")]
+    assert result.invalid == []
+
+
 def test_read_master_file_suggests_symbols(tmp_path: Path) -> None:
     path = write(tmp_path / "kospi_code.mst", "005930 삼성전자\n".encode("cp949"))
     with pytest.raises(InputError) as caught:
