@@ -148,7 +148,15 @@ def read_tickers(
 
 
 def _add_entries(result: TickerList, seen: set[Ticker], name: str, text: str) -> None:
-    for line_number, value in iter_entries(text):
+    try:
+        entries = list(iter_entries(text))
+    except UnnamedColumnError as exc:
+        raise InputError(
+            f"{name} looks like a table (first row: {', '.join(exc.header)}) "
+            "but no column is named symbol, ticker or code: rename the column "
+            "that holds the tickers"
+        ) from None
+    for line_number, value in entries:
         result._add(f"{name}:{line_number}", value, seen)
 
 
@@ -250,11 +258,15 @@ def iter_entries(text: str) -> Iterator[tuple[int, str]]:
 def _find_csv_column(lines: list[str]) -> tuple[int, int, str] | None:
     """Return (header line number, column index, delimiter) for a CSV with a header.
 
-    The first line that is not blank or a comment is a header in two cases.
-    When one of its cells is a name in HEADER_NAMES, that column is used. When
-    it has several cells and no KRX code or EXCD:SYMBOL ticker, and its first
-    cell is not a ticker while a later row's first cell is, the first column
-    is used. Returns None for a plain list.
+    The first line that is not blank or a comment is a header when one of its
+    cells is a name in HEADER_NAMES, and that column is used. Otherwise it is a
+    header when it has several cells, no KRX code or EXCD:SYMBOL ticker, and
+    the rows below show a table: either its first cell is not a ticker while
+    a later row's first cell is (the first column is used), or the rows are as
+    wide as the header and exactly one column holds only tickers, with KRX
+    codes or EXCD:SYMBOL among them. A table whose cells are not all tickers
+    and that has no such column raises UnnamedColumnError. Returns None for a
+    plain list.
     """
     numbered = [
         (number, line)
@@ -270,15 +282,46 @@ def _find_csv_column(lines: list[str]) -> tuple[int, int, str] | None:
         if cell.lower() in HEADER_NAMES:
             return header_number, index, delimiter
 
-    if len(cells) < 2 or is_ticker(cells[0]):
+    if len(cells) < 2:
         return None
     if any(_is_qualified_ticker(token) for token in _split_tokens(header)):
         return None
-    for _, line in numbered[1:6]:
-        first = next(csv.reader([line], delimiter=delimiter), [""])
-        if first and is_ticker(_strip_comment(first[0]).strip()):
-            return header_number, 0, delimiter
+    rows = [
+        next(csv.reader([line], delimiter=delimiter), []) for _, line in numbered[1:6]
+    ]
+    if not is_ticker(cells[0]):
+        for row in rows:
+            if row and is_ticker(_strip_comment(row[0]).strip()):
+                return header_number, 0, delimiter
+    # Rows as wide as a header of words form a table. When some cells are not
+    # tickers (weights, names), the ticker column has to be found or named.
+    if rows and all(len(row) == len(cells) for row in rows):
+        if all(is_ticker(_cell(cell)) for row in rows for cell in row):
+            return None
+        # A single column of tickers with KRX codes or EXCD:SYMBOL among
+        # them is the ticker column.
+        coded = [
+            index
+            for index in range(len(cells))
+            if all(is_ticker(_cell(row[index])) for row in rows)
+            and any(_is_qualified_ticker(_cell(row[index])) for row in rows)
+        ]
+        if len(coded) == 1:
+            return header_number, coded[0], delimiter
+        raise UnnamedColumnError(cells)
     return None
+
+
+def _cell(text: str) -> str:
+    return _strip_comment(text).strip()
+
+
+class UnnamedColumnError(ValueError):
+    """A ticker file is a table whose header names no ticker column."""
+
+    def __init__(self, header: list[str]) -> None:
+        super().__init__("no ticker column")
+        self.header = header
 
 
 def _is_qualified_ticker(cell: str) -> bool:

@@ -241,6 +241,31 @@ def test_read_master_file_suggests_symbols(tmp_path: Path) -> None:
     assert "iconv" not in message
 
 
+def test_read_table_finds_code_column(tmp_path: Path) -> None:
+    text = "Stock,Weight\n005930,0.5\nNAS:AAPL,0.3\n"
+    path = write(tmp_path / "weights.csv", text.encode())
+    result = read_tickers([], [path], None)
+    assert result.tickers == [Ticker("005930", "KRX"), Ticker("AAPL", "NAS")]
+    assert result.invalid == []
+
+
+def test_read_table_without_ticker_column(tmp_path: Path) -> None:
+    text = "Name,Weight\nSamsung,0.5\nApple,0.3\n"
+    path = write(tmp_path / "weights.csv", text.encode())
+    with pytest.raises(InputError) as caught:
+        read_tickers([], [path], None)
+    message = str(caught.value)
+    assert f"{path} looks like a table (first row: Name, Weight)" in message
+    assert "rename the column" in message
+
+
+def test_read_rows_of_symbols_stay_a_list(tmp_path: Path) -> None:
+    path = write(tmp_path / "list.csv", b"AAPL,MSFT\nGOOG,AMZN # big\n")
+    result = read_tickers([], [path], None)
+    assert [t.symbol for t in result.tickers] == ["AAPL", "MSFT", "GOOG", "AMZN"]
+    assert result.invalid == []
+
+
 def test_read_csv_header_column(tmp_path: Path) -> None:
     text = "Name,Ticker,Weight\n삼성전자,005930,0.5\nApple,NAS:AAPL,0.3\nBad,00593,1\n"
     path = write(tmp_path / "weights.csv", text.encode())
