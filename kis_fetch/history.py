@@ -586,9 +586,10 @@ class HistoryJobs:
                 if ticker.exchange is None:
                     self._resolver.cache.put(ticker.symbol, exchange)
                 return source, first
-        raise NotFoundError(
+        raise self._resolver.not_found(
+            ticker,
             f"not found on {', '.join(exchanges)} "
-            f"(no bars on or before {request.end.isoformat()})"
+            f"(no bars on or before {request.end.isoformat()})",
         )
 
     async def _page(self, source: BarSource) -> Page:

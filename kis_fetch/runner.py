@@ -80,6 +80,24 @@ def skip_done(
     return kept, len(tickers) - len(kept)
 
 
+def respell(tickers: list[Ticker], resolver: Resolver) -> list[Ticker]:
+    """Spell each ticker as the master files list it (BRK.B as BRK/B).
+
+    A ticker that becomes the same as an earlier one is dropped.
+    """
+    spelled: dict[Ticker, None] = {}
+    for ticker in tickers:
+        kis_ticker = resolver.kis_spelling(ticker)
+        if kis_ticker != ticker:
+            log.info(
+                "%s: requesting %s, as the master files spell it",
+                ticker.key,
+                kis_ticker.key,
+            )
+        spelled.setdefault(kis_ticker, None)
+    return list(spelled)
+
+
 async def run_job(
     kind: JobKind[RowT],
     settings: Settings,
@@ -91,13 +109,15 @@ async def run_job(
     timeout: float,
 ) -> int:
     """Fetch rows for `tickers`, write them, and return the exit code."""
+    resolver = Resolver(load_masters(master_dir), ExchangeCache(settings.cache_dir))
+    # Rows carry KIS's spelling, so --resume compares that spelling too.
+    tickers = respell(tickers, resolver)
     summary = RunSummary()
     if output.resume and output.path is not None:
         done = read_done_keys(output.fmt, output.path, kind.columns)
         tickers, summary.skipped = skip_done(tickers, done)
     summary.total = len(tickers)
 
-    resolver = Resolver(load_masters(master_dir), ExchangeCache(settings.cache_dir))
     writer: RowWriter | None = None
 
     def open_output() -> RowWriter:

@@ -499,6 +499,22 @@ def test_cli_ten_years_against_sim(sim_factory, tmp_path) -> None:
     assert calls <= total_bound
 
 
+def test_cli_class_share_dot_uses_kis_spelling(sim, tmp_path) -> None:
+    result = run_cli(
+        ["BRK.B", "NAS:BRK.B", "--start", "2025-12-01", "--end", "2025-12-05",
+         "--format", "csv"],
+        base_url=sim.base_url, cache=tmp_path,
+    )  # fmt: skip
+    assert result.exit_code == 1, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["date"] for row in rows] == [
+        day.isoformat() for day in weekdays(date(2025, 12, 1), date(2025, 12, 5))
+    ]
+    assert {(row["symbol"], row["exchange"]) for row in rows} == {("BRK/B", "NYS")}
+    assert "NAS:BRK.B: not found on NAS" in result.stderr
+    assert "did you mean NYS:BRK/B?" in result.stderr
+
+
 def test_sigint_then_resume_completes(sim_factory, tmp_path) -> None:
     # Two symbols page at a time, each at about 10 pages/s (0.1 s latency),
     # so a symbol in flight needs about 5 s and cannot finish in the 3 s
