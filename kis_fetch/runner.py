@@ -138,6 +138,8 @@ async def run_job(
             summary.failed += 1
             reporter.failure(outcome.ticker.key, outcome.error)
         else:
+            if outcome.notice is not None:
+                reporter.info(f"{outcome.ticker.key}: {outcome.notice}")
             rows = [kind.row_values(row) for row in outcome.rows]
             series = (rows[0][0], rows[0][1]) if rows else None
             if series is not None and series in written:
