@@ -263,10 +263,13 @@ class OverseasSource:
             str(snapshot.get("nrec", "")).strip() if isinstance(snapshot, dict) else ""
         )
         # An unknown symbol or a wrong EXCD returns a blank nrec and no bars.
+        # A known symbol with no bars on or before BYMD, such as a date
+        # before its listing, returns a count of "0".
+        # NOTE: the "0" count is what the simulator sends. Whether the real
+        # server sends "0" or a blank nrec there has not been checked.
         if not count:
             return Page([], known=False)
-        bars = overseas_bars(body)
-        return Page(bars, known=bool(bars))
+        return Page(overseas_bars(body), known=True)
 
 
 def period_start(day: date, period: str) -> date:
@@ -548,8 +551,17 @@ class HistoryJobs:
             except ApiError as exc:
                 outcomes.append(Outcome(index, ticker, error=str(exc)))
             else:
-                outcomes.append(Outcome(index, ticker, rows=rows))
+                notice = None if rows else self.no_bars_notice()
+                outcomes.append(Outcome(index, ticker, rows=rows, notice=notice))
         return outcomes
+
+    def no_bars_notice(self) -> str:
+        """Return the stderr notice for a known symbol without bars in the range."""
+        start, end = self._request.start, self._request.end
+        text = f"no bars from {start.isoformat()} to {end.isoformat()}"
+        if not may_trade(start, end):
+            text += " because the range has only weekend days"
+        return text
 
     async def fetch(self, ticker: Ticker) -> list[HistoryRow]:
         """Return the rows of one ticker, oldest first."""
@@ -586,10 +598,7 @@ class HistoryJobs:
                 if ticker.exchange is None:
                     self._resolver.cache.put(ticker.symbol, exchange)
                 return source, first
-        raise NotFoundError(
-            f"not found on {', '.join(exchanges)} "
-            f"(no bars on or before {request.end.isoformat()})"
-        )
+        raise self._resolver.not_found(ticker, f"not found on {', '.join(exchanges)}")
 
     async def _page(self, source: BarSource) -> Page:
         page = await source.page(self._request.start, self._request.end)

@@ -17,6 +17,9 @@ OVERSEAS_EXCHANGES = frozenset(
 # Exchanges tried in turn for a bare US symbol when no master file lists it.
 US_PROBE_ORDER = ("NAS", "NYS", "AMS")
 
+# US quotation exchange codes: the three markets and their day-session codes.
+US_EXCHANGES = frozenset({*US_PROBE_ORDER, "BAQ", "BAY", "BAA"})
+
 CURRENCY_BY_EXCHANGE = {
     DOMESTIC: "KRW",
     "NAS": "USD", "NYS": "USD", "AMS": "USD", "BAQ": "USD", "BAY": "USD",

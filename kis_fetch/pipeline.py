@@ -29,6 +29,9 @@ class Outcome(Generic[RowT]):
     ticker: Ticker
     rows: list[RowT] = field(default_factory=list)
     error: str | None = None
+    # A message for stderr about a ticker that did not fail, such as one
+    # without bars in the requested range.
+    notice: str | None = None
 
 
 @dataclass

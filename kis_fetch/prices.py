@@ -97,9 +97,12 @@ class PriceJobs:
             return await fetch_domestic(self._client, ticker, name)
         if ticker.exchange is not None:
             name = self._resolver.name(ticker.symbol, ticker.exchange)
-            return await fetch_overseas(
-                self._client, ticker.symbol, ticker.exchange, name
-            )
+            try:
+                return await fetch_overseas(
+                    self._client, ticker.symbol, ticker.exchange, name
+                )
+            except NotFoundError as exc:
+                raise self._resolver.not_found(ticker, str(exc)) from None
         return await self._bare_us(ticker)
 
     async def _bare_us(self, ticker: Ticker) -> PriceRow:
@@ -113,7 +116,7 @@ class PriceJobs:
                 continue
             self._resolver.cache.put(ticker.symbol, exchange)
             return row
-        raise NotFoundError(f"not found on {', '.join(tried)}")
+        raise self._resolver.not_found(ticker, f"not found on {', '.join(tried)}")
 
 
 def _with_name(row: PriceRow, name: str) -> PriceRow:

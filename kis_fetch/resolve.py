@@ -6,15 +6,26 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kis_fetch.models import DOMESTIC, US_PROBE_ORDER, Ticker
+from kis_fetch.errors import NotFoundError
+from kis_fetch.models import DOMESTIC, US_EXCHANGES, US_PROBE_ORDER, Ticker
 
 if TYPE_CHECKING:
     from kis_fetch.masters import MasterIndex
 
 log = logging.getLogger(__name__)
+
+# KIS and its master files write US class shares with '/' (BRK/B), where
+# users also write '.' (BRK.B) or '-' (BRK-B).
+_CLASS_SEPARATOR_RE = re.compile(r"[.-]")
+
+
+def slash_spelling(symbol: str) -> str:
+    """Return `symbol` with each '.' and '-' replaced by '/': BRK.B -> BRK/B."""
+    return _CLASS_SEPARATOR_RE.sub("/", symbol)
 
 
 def load_masters(directory: Path | None) -> MasterIndex | None:
@@ -104,3 +115,49 @@ class Resolver:
             order.remove(cached)
             order.insert(0, cached)
         return order
+
+    def kis_spelling(self, ticker: Ticker) -> Ticker:
+        """Return `ticker` with its symbol spelled as the master files list it.
+
+        An overseas symbol with '.' or '-' takes the '/' spelling when a master
+        file lists that one: BRK.B becomes BRK/B and NYS:BRK-B becomes
+        NYS:BRK/B. Other tickers, and all tickers without master files, are
+        returned unchanged.
+        """
+        if self.masters is None or ticker.is_domestic:
+            return ticker
+        if not _CLASS_SEPARATOR_RE.search(ticker.symbol):
+            return ticker
+        exchanges = US_PROBE_ORDER if ticker.exchange is None else (ticker.exchange,)
+        for exchange in exchanges:
+            record = self.masters.overseas(exchange, ticker.symbol)
+            if record is not None:
+                return Ticker(record.symbol, ticker.exchange)
+        return ticker
+
+    def not_found(self, ticker: Ticker, message: str = "not found") -> NotFoundError:
+        """Build the error for a US symbol that KIS did not find.
+
+        For a symbol with '.' or '-', the message suggests its '/' spelling:
+        as a question when a master file lists it, as a guess when there are
+        no US master files.
+        """
+        hint = self._class_share_hint(ticker)
+        return NotFoundError(f"{message}; {hint}" if hint else message)
+
+    def _class_share_hint(self, ticker: Ticker) -> str | None:
+        if ticker.exchange is not None and ticker.exchange not in US_EXCHANGES:
+            return None
+        if not _CLASS_SEPARATOR_RE.search(ticker.symbol):
+            return None
+        spelled = slash_spelling(ticker.symbol)
+        us_markets = {exchange.lower() for exchange in US_PROBE_ORDER}
+        if self.masters is None or not us_markets & set(self.masters.markets()):
+            guess = Ticker(spelled, ticker.exchange).key
+            return f"KIS lists class shares with '/', so try {guess}"
+        exchange = self.masters.us_exchange(spelled)
+        if exchange is None:
+            return None
+        if ticker.exchange is None:
+            return f"did you mean {spelled}?"
+        return f"did you mean {exchange}:{spelled}?"

@@ -81,6 +81,24 @@ def skip_done(
     return kept, len(tickers) - len(kept)
 
 
+def respell(tickers: list[Ticker], resolver: Resolver) -> list[Ticker]:
+    """Spell each ticker as the master files list it (BRK.B as BRK/B).
+
+    A ticker that becomes the same as an earlier one is dropped.
+    """
+    spelled: dict[Ticker, None] = {}
+    for ticker in tickers:
+        kis_ticker = resolver.kis_spelling(ticker)
+        if kis_ticker != ticker:
+            log.info(
+                "%s: requesting %s, as the master files spell it",
+                ticker.key,
+                kis_ticker.key,
+            )
+        spelled.setdefault(kis_ticker, None)
+    return list(spelled)
+
+
 async def run_job(
     kind: JobKind[RowT],
     settings: Settings,
@@ -98,13 +116,15 @@ async def run_job(
         else contextlib.nullcontext()
     )
     with lock:
+        resolver = Resolver(load_masters(master_dir), ExchangeCache(settings.cache_dir))
+        # Rows carry KIS's spelling, so --resume compares that spelling too.
+        tickers = respell(tickers, resolver)
         summary = RunSummary()
         if output.resume and output.path is not None:
             done = read_done_keys(output.fmt, output.path, kind.columns)
             tickers, summary.skipped = skip_done(tickers, done)
         summary.total = len(tickers)
 
-        resolver = Resolver(load_masters(master_dir), ExchangeCache(settings.cache_dir))
         writer: RowWriter | None = None
 
         def open_output() -> RowWriter:
@@ -125,6 +145,8 @@ async def run_job(
                 summary.failed += 1
                 reporter.failure(outcome.ticker.key, outcome.error)
             else:
+                if outcome.notice is not None:
+                    reporter.info(f"{outcome.ticker.key}: {outcome.notice}")
                 rows = [kind.row_values(row) for row in outcome.rows]
                 series = (rows[0][0], rows[0][1]) if rows else None
                 if series is not None and series in written:

@@ -37,6 +37,7 @@ from kis_fetch.history import (
 )
 from kis_fetch.limiter import RateController
 from kis_fetch.models import Ticker
+from kis_fetch.pipeline import Job
 from kis_fetch.resolve import ExchangeCache, Resolver
 from kis_fetch.secret import Secret
 
@@ -190,6 +191,14 @@ def fetch(
     parallel: int = 1,
 ):
     """Run HistoryJobs.fetch for one ticker through a real KisClient."""
+    return run_jobs(fake, tmp_path, request, lambda jobs: jobs.fetch(ticker), parallel)
+
+
+def run_jobs(fake, tmp_path, request, call, parallel=1):
+    """Await `call(jobs)` on HistoryJobs with a real KisClient.
+
+    Returns the result and the number of pages received.
+    """
 
     async def run():
         settings = Settings(
@@ -206,8 +215,8 @@ def fetch(
             jobs = HistoryJobs(
                 client, resolver, request, lambda: pages.append(1), parallel
             )
-            rows = await jobs.fetch(ticker)
-            return rows, len(pages)
+            result = await call(jobs)
+            return result, len(pages)
 
     return asyncio.run(run())
 
@@ -382,6 +391,25 @@ def test_rows_drop_empty_items_and_keep_values(tmp_path) -> None:
     assert pages == 1
 
 
+def test_no_bars_in_range_is_notice(tmp_path) -> None:
+    listed = date(2025, 6, 2)
+    fake = FakeKis({"000660": listed, "NAS:AAPL": listed})
+    weekend = HistoryRequest(date(2025, 12, 27), date(2025, 12, 28))
+    before_listing = HistoryRequest(date(2020, 1, 6), date(2020, 1, 10))
+    tickers = [Ticker("000660", "KRX"), Ticker("AAPL", "NAS"), Ticker("AAPL", None)]
+    job = Job(list(enumerate(tickers)))
+    for request, notice in (
+        (weekend, "no bars from 2025-12-27 to 2025-12-28 because the range has "
+                  "only weekend days"),
+        (before_listing, "no bars from 2020-01-06 to 2020-01-10"),
+    ):  # fmt: skip
+        outcomes, _ = run_jobs(fake, tmp_path, request, lambda jobs: jobs(job))
+        for outcome in outcomes:
+            assert outcome.error is None, outcome.ticker
+            assert outcome.rows == [], outcome.ticker
+            assert outcome.notice == notice, outcome.ticker
+
+
 def test_not_found_cases(tmp_path) -> None:
     fake = FakeKis({"NYS:IBM": date(1990, 1, 1)})
     request = HistoryRequest(date(2025, 1, 1), TODAY)
@@ -497,6 +525,51 @@ def test_cli_ten_years_against_sim(sim_factory, tmp_path) -> None:
     calls = requests.get(DOMESTIC_PATH, 0) + requests.get(OVERSEAS_PATH, 0)
     assert requests.get(DOMESTIC_PATH, 0) <= total_bound // 2
     assert calls <= total_bound
+
+
+def test_cli_class_share_dot_uses_kis_spelling(sim, tmp_path) -> None:
+    result = run_cli(
+        ["BRK.B", "NAS:BRK.B", "--start", "2025-12-01", "--end", "2025-12-05",
+         "--format", "csv"],
+        base_url=sim.base_url, cache=tmp_path,
+    )  # fmt: skip
+    assert result.exit_code == 1, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["date"] for row in rows] == [
+        day.isoformat() for day in weekdays(date(2025, 12, 1), date(2025, 12, 5))
+    ]
+    assert {(row["symbol"], row["exchange"]) for row in rows} == {("BRK/B", "NYS")}
+    assert "NAS:BRK.B: not found on NAS" in result.stderr
+    assert "did you mean NYS:BRK/B?" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "reason"),
+    [
+        ("2025-12-27", "2025-12-28", " because the range has only weekend days"),
+        ("1985-01-07", "1985-01-11", ""),
+    ],
+)
+def test_cli_no_bars_notice_exit_0(sim, tmp_path, start, end, reason) -> None:
+    # The simulator lists every symbol in 1990 or later.
+    tickers = ["005930", "NAS:AAPL", "MSFT"]
+    args = [*tickers, "--start", start, "--end", end, "--format", "csv"]
+    result = run_cli(args, base_url=sim.base_url, cache=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [",".join(HISTORY_COLUMNS)]
+    for key in tickers:
+        assert f"kis-fetch: {key}: no bars from {start} to {end}{reason}\n" in (
+            result.stderr
+        )
+    assert "fetched 3, failed 0" in result.stderr
+
+    quiet = run_cli([*args, "-q"], base_url=sim.base_url, cache=tmp_path)
+    assert quiet.exit_code == 0, quiet.stderr
+    assert quiet.stderr == ""
+
+    unknown = run_cli([*args, "999999"], base_url=sim.base_url, cache=tmp_path)
+    assert unknown.exit_code == 1
+    assert "999999: not found" in unknown.stderr
 
 
 def test_sigint_then_resume_completes(sim_factory, tmp_path) -> None:

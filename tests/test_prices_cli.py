@@ -366,6 +366,47 @@ def test_second_resume_into_one_file_is_refused(sim, tmp_path) -> None:
     assert after.exit_code == 0, after.output
 
 
+def test_class_share_dot_uses_kis_spelling(sim, tmp_path) -> None:
+    out = tmp_path / "rows.csv"
+    result = run(
+        ["BRK.B", "NYS:BRK-B", "-o", str(out)], base_url=sim.base_url, cache=tmp_path
+    )
+    assert result.exit_code == 0, result.output
+    rows = rows_of(out.read_text())
+    assert [(r["symbol"], r["exchange"]) for r in rows] == [("BRK/B", "NYS")]
+    assert rows[0]["name"] == "버크셔 해서웨이 B주"
+
+    resumed = run(
+        ["BRK.B", "NAS:AAPL", "-o", str(out), "--resume"],
+        base_url=sim.base_url,
+        cache=tmp_path,
+    )
+    assert resumed.exit_code == 0, resumed.output
+    rows = rows_of(out.read_text())
+    assert [r["symbol"] for r in rows] == ["BRK/B", "AAPL"]
+    assert "skipped 1 already written" in resumed.stderr
+
+
+def test_class_share_not_found_hints(sim, tmp_path) -> None:
+    listed = run(
+        ["--format", "csv", "NAS:BRK.B"], base_url=sim.base_url, cache=tmp_path
+    )
+    assert listed.exit_code == 1
+    assert "NAS:BRK.B: not found; did you mean NYS:BRK/B?" in listed.stderr
+
+    guessed = run(
+        ["--format", "csv", "BRK.B"],
+        base_url=sim.base_url,
+        cache=tmp_path,
+        masters=False,
+    )
+    assert guessed.exit_code == 1
+    assert (
+        "BRK.B: not found on NAS, NYS, AMS; KIS lists class shares with '/', "
+        "so try BRK/B" in guessed.stderr
+    )
+
+
 def test_output_to_device_keeps_device(sim, tmp_path) -> None:
     result = run(
         ["--format", "csv", "005930", "-o", "/dev/null"],

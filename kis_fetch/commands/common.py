@@ -40,6 +40,9 @@ EXIT_CODES_HELP = (
     "130 interrupted (SIGINT); 141 output pipe closed; 143 terminated (SIGTERM)."
 )
 
+# Hidden from the Arguments list, where typer 0.29 prints the Python type
+# (<list[str]>) beside it. The command docstrings describe TICKER instead.
+TICKER_ARGUMENT = typer.Argument(None, metavar="TICKER", hidden=True)
 FILE_OPTION = typer.Option(
     [],
     "--file",
@@ -74,9 +77,9 @@ CONCURRENCY_OPTION = typer.Option(
 FORMAT_OPTION = typer.Option(
     None,
     "--format",
-    metavar="FORMAT",
-    help="table, csv, tsv, json or jsonl [default: table on a terminal, else csv; "
-    "with -o, from the file extension].",
+    metavar="table|csv|tsv|json|jsonl",
+    help="Output format [default: table on a terminal, else csv; with -o, "
+    "from the file extension].",
 )
 OUTPUT_OPTION = typer.Option(
     None, "--output", "-o", metavar="PATH", help="Write rows to PATH instead of stdout."
@@ -99,7 +102,12 @@ TIMEOUT_OPTION = typer.Option(
 )
 QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 VERBOSE_OPTION = typer.Option(
-    0, "--verbose", "-v", count=True, help="Add diagnostics; -vv adds debug detail."
+    0,
+    "--verbose",
+    "-v",
+    count=True,
+    show_default=False,
+    help="Add diagnostics; -vv adds debug detail.",
 )
 
 

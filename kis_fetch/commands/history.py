@@ -32,11 +32,7 @@ def parse_date(option: str, text: str) -> date:
 
 
 def history(
-    tickers: list[str] = typer.Argument(
-        None,
-        metavar="TICKER",
-        help="Tickers: 005930, 00088K, Q500001, NAS:AAPL, AAPL; '-' reads stdin.",
-    ),
+    tickers: list[str] = common.TICKER_ARGUMENT,
     files: list[str] = common.FILE_OPTION,
     profile: str | None = PROFILE_OPTION,
     start: str = typer.Option(
@@ -80,6 +76,10 @@ def history(
     Columns: symbol, exchange, date, open, high, low, close, volume, value
     (traded value in the exchange's currency; empty where KIS sends none).
     Rows follow the input order of the tickers, then the date, oldest first.
+
+    Each TICKER is a KRX code (005930, 00088K), an ETN code (Q500001),
+    EXCD:SYMBOL (NAS:AAPL, HKS:00700) or a US symbol (AAPL, BRK/B). '-' reads
+    tickers from stdin, as does a pipe when no TICKER or -f is given.
 
     Example: kis-fetch history 005930 NAS:AAPL --start 2015-01-01 -o bars.csv
     """

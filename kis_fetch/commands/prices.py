@@ -15,11 +15,7 @@ if TYPE_CHECKING:
 
 
 def prices(
-    tickers: list[str] = typer.Argument(
-        None,
-        metavar="TICKER",
-        help="Tickers: 005930, 00088K, Q500001, NAS:AAPL, AAPL; '-' reads stdin.",
-    ),
+    tickers: list[str] = common.TICKER_ARGUMENT,
     files: list[str] = common.FILE_OPTION,
     profile: str | None = PROFILE_OPTION,
     env: str | None = common.ENV_OPTION,
@@ -45,6 +41,10 @@ def prices(
 
     Columns: symbol, exchange, name, price, change, change_pct, open, high,
     low, prev_close, volume, currency, fetched_at.
+
+    Each TICKER is a KRX code (005930, 00088K), an ETN code (Q500001),
+    EXCD:SYMBOL (NAS:AAPL, HKS:00700) or a US symbol (AAPL, BRK/B). '-' reads
+    tickers from stdin, as does a pipe when no TICKER or -f is given.
 
     Example: kis-fetch prices 005930 000660 NAS:AAPL -o prices.csv
     """

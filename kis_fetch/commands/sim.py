@@ -11,67 +11,92 @@ def sim(
     master_dir: Path = typer.Option(
         ...,
         "--master-dir",
+        metavar="DIR",
         help="Folder searched recursively for kospi_code.mst, kosdaq_code.mst "
         "and *MST.COD master files.",
     ),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
-    port: int = typer.Option(0, "--port", help="TCP port; 0 picks a free one."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", metavar="ADDRESS", help="Address to listen on."
+    ),
+    port: int = typer.Option(
+        0, "--port", metavar="PORT", help="TCP port; 0 picks a free one."
+    ),
     flavor: str = typer.Option(
-        "real", "--flavor", help="Server to imitate: real or paper."
+        "real",
+        "--flavor",
+        metavar="real|paper",
+        help="Server to imitate: real or paper.",
     ),
     rate_limit: int | None = typer.Option(
         None,
         "--rate-limit",
+        metavar="N",
         help="Accepted requests per app key in any 1-second window; 0 or less "
         "disables the limit [default: 20 on real, 1 on paper].",
     ),
     latency: str = typer.Option(
         "0",
         "--latency",
+        metavar="SECONDS|MIN-MAX",
         help="Seconds of delay before responding to a data call: fixed (0.05) "
-        "or a uniform range (0.05-0.2).",
+        "or drawn uniformly from a range (0.05-0.2).",
     ),
     arrival_jitter: float = typer.Option(
         0.0,
         "--arrival-jitter",
+        metavar="SECONDS",
         help="Maximum seconds of uniform delay before a request is counted "
         "against the rate limit.",
     ),
     token_lifetime: float = typer.Option(
-        86400.0, "--token-lifetime", help="Access token lifetime in seconds."
+        86400.0,
+        "--token-lifetime",
+        metavar="SECONDS",
+        help="Access token lifetime in seconds.",
     ),
     same_token_window: float = typer.Option(
         6 * 3600.0,
         "--same-token-window",
+        metavar="SECONDS",
         help="Seconds after an issuance during which a token request returns "
         "the same token.",
     ),
     issuance_interval: float = typer.Option(
         60.0,
         "--issuance-interval",
+        metavar="SECONDS",
         help="Minimum seconds between token responses for one app key; "
         "earlier requests get EGW00133.",
     ),
     fault_rate: float = typer.Option(
-        0.0, "--fault-rate", help="Share of data calls that fail, 0 to 1."
+        0.0,
+        "--fault-rate",
+        metavar="FRACTION",
+        help="Fraction of data calls that fail, from 0 to 1.",
     ),
     fault_kinds: str = typer.Option(
         "html502,drop,hang,egw00002",
         "--fault-kinds",
-        help="Comma-separated fault kinds drawn at random: html502, drop, hang, "
-        "egw00002.",
+        metavar="KIND,...",
+        help="Fault kinds to draw from at random, comma-separated: html502, "
+        "drop, hang, egw00002.",
     ),
     hang_seconds: float = typer.Option(
         60.0,
         "--hang-seconds",
+        metavar="SECONDS",
         help="Seconds a 'hang' fault holds a request before closing the connection.",
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed for latency and fault draws."),
+    seed: int = typer.Option(
+        0, "--seed", metavar="N", help="Seed for latency and fault draws."
+    ),
     keys: list[str] = typer.Option(
         [],
         "--key",
-        help="Accept only these keys, as KEY:SECRET or KEY:SECRET:real|paper; "
-        "repeatable [default: any key, bound to the first secret it sends].",
+        metavar="KEY:SECRET[:real|paper]",
+        help="Accept only this app key and secret, issued for real or paper "
+        "[default: --flavor]; repeatable. Without --key, any key is accepted "
+        "and bound to the first secret it sends.",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at debug level."),
 ) -> None:
