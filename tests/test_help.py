@@ -1,4 +1,4 @@
-"""`--help` of the sim, prices and history commands: metavars, not Python types."""
+"""`--help` of every command: metavars, not Python types."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ TYPE_PLACEHOLDER_RE = re.compile(r"<[a-z][a-z\[\], |]*>|\b(?:TEXT|FLOAT|INTEGER)
 
 
 def help_text(command: str) -> str:
-    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "120"})
+    words = [*command.split(), "--help"]
+    result = CliRunner().invoke(app, words, env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     return result.stdout
 
@@ -27,6 +28,24 @@ def test_help_has_no_type_placeholders(command: str) -> None:
     assert TYPE_PLACEHOLDER_RE.findall(text) == []
     verbose_line = next(line for line in text.splitlines() if "--verbose" in line)
     assert "default" not in verbose_line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "symbols list",
+        "symbols update",
+        "auth login",
+        "auth status",
+        "auth logout",
+        "config show",
+        "config init",
+    ],
+)
+def test_other_help_has_no_type_placeholders(command: str) -> None:
+    text = help_text(command)
+    assert TYPE_PLACEHOLDER_RE.findall(text) == []
+    assert "MARKET is one of" in text or not command.startswith("symbols")
 
 
 def test_sim_help_metavars() -> None:

@@ -101,14 +101,25 @@ def register(app: typer.Typer) -> None:
         "`symbols update`. `kis-fetch symbols MARKET...` runs `symbols list`.",
         no_args_is_help=False,
     )
-    symbols_app.command("list")(_report_errors(list_symbols))
-    symbols_app.command("update")(_report_errors(update_masters))
+    # MARKET is hidden from the Arguments list, where typer 0.29 prints the
+    # Python type (<list[str]>) beside it; the command help describes it.
+    symbols_app.command(
+        "list",
+        help="List the symbols in the master files, filtered by market, type "
+        f"and text.\n\n{MARKETS_HELP} Default: every market with a "
+        "master file.",
+    )(_report_errors(list_symbols))
+    symbols_app.command(
+        "update",
+        help="Download the master files and replace the local copies.\n\n"
+        f"{MARKETS_HELP} Default: kospi kosdaq nas nys ams.",
+    )(_report_errors(update_masters))
     app.add_typer(symbols_app, name="symbols")
 
 
 MARKETS_HELP = (
-    f"Markets: {', '.join(MARKETS)}, or us (nas nys ams), krx or domestic "
-    "(kospi kosdaq konex), all."
+    f"MARKET is one of {', '.join(MARKETS)}, or us (nas nys ams), krx or "
+    "domestic (kospi kosdaq konex), all."
 )
 MASTER_DIR_HELP = (
     "Folder with the master files, searched recursively, .zip downloads too "
@@ -120,30 +131,36 @@ def list_symbols(
     markets: list[str] | None = typer.Argument(
         None,
         metavar="MARKET",
-        help=f"{MARKETS_HELP} (default: every market with a master file)",
-        show_default=False,
+        hidden=True,
     ),
     types: list[str] = typer.Option(
         [],
         "--type",
         "-t",
+        metavar="TYPE",
         help="Keep only this type (repeatable): " + ", ".join(sorted(KNOWN_TYPES)),
     ),
     search: str | None = typer.Option(
         None,
         "--search",
         "-s",
-        help="Keep symbols whose code, Korean or English name contains TEXT "
+        metavar="QUERY",
+        help="Keep symbols whose code, Korean or English name contains QUERY "
         "(case-insensitive).",
     ),
     output_format: str | None = typer.Option(
         None,
         "--format",
+        metavar="plain|table|csv|tsv|json|jsonl",
         help="plain (one ticker per line, the input `kis-fetch prices -` reads), "
         "table, csv, tsv, json or jsonl (default: table on a terminal, else plain).",
     ),
     master_dir: Path | None = typer.Option(
-        None, "--master-dir", envvar="KIS_FETCH_MASTER_DIR", help=MASTER_DIR_HELP
+        None,
+        "--master-dir",
+        metavar="DIR",
+        envvar="KIS_FETCH_MASTER_DIR",
+        help=MASTER_DIR_HELP,
     ),
 ) -> None:
     """List the symbols in the master files, filtered by market, type and text."""
@@ -321,24 +338,25 @@ def update_masters(
     markets: list[str] | None = typer.Argument(
         None,
         metavar="MARKET",
-        help=f"{MARKETS_HELP} (default: kospi kosdaq nas nys ams)",
-        show_default=False,
+        hidden=True,
     ),
     base_url: str | None = typer.Option(
         None,
         "--base-url",
+        metavar="URL",
         envvar="KIS_FETCH_MASTER_URL",
         help=f"Download folder URL (default: {DEFAULT_MASTER_URL}).",
     ),
     master_dir: Path | None = typer.Option(
         None,
         "--master-dir",
+        metavar="DIR",
         envvar="KIS_FETCH_MASTER_DIR",
         help="Folder to write the master files to "
         "(default: masters/ in the kis-fetch cache folder).",
     ),
     timeout: float = typer.Option(
-        30.0, "--timeout", help="Seconds to wait for each download."
+        30.0, "--timeout", metavar="SECONDS", help="Seconds to wait for each download."
     ),
 ) -> None:
     """Download the master files and replace the local copies."""
