@@ -259,14 +259,14 @@ def _find_csv_column(lines: list[str]) -> tuple[int, int, str] | None:
     """Return (header line number, column index, delimiter) for a CSV with a header.
 
     The first line that is not blank or a comment is a header when one of its
-    cells is a name in HEADER_NAMES, and that column is used. Otherwise it is a
-    header when it has several cells, no KRX code or EXCD:SYMBOL ticker, and
-    the rows below show a table: either its first cell is not a ticker while
-    a later row's first cell is (the first column is used), or the rows are as
-    wide as the header and exactly one column holds only tickers, with KRX
-    codes or EXCD:SYMBOL among them. A table whose cells are not all tickers
-    and that has no such column raises UnnamedColumnError. Returns None for a
-    plain list.
+    cells is a name in HEADER_NAMES, and that column is used. Otherwise it may
+    be a header when it has several cells and no KRX code or EXCD:SYMBOL
+    ticker. Then, if its first cell is not a ticker while a later row's first
+    cell is, the first column is used. If the rows below are as wide as it and
+    not all tickers, the column is the one that holds only tickers with KRX
+    codes or EXCD:SYMBOL among them, else the first column when some column
+    holds numbers under a word. A table with no numbers and no such column
+    raises UnnamedColumnError. Returns None for a plain list.
     """
     numbered = [
         (number, line)
@@ -308,8 +308,29 @@ def _find_csv_column(lines: list[str]) -> tuple[int, int, str] | None:
         ]
         if len(coded) == 1:
             return header_number, coded[0], delimiter
+        # A column of numbers under a word (Weight over 0.5) marks the first
+        # line as a header; the first column then holds the tickers. A number
+        # on top (AAPL,0.5 over MSFT,0.3) marks a table without a header, read
+        # as a plain list whose numbers are invalid tickers.
+        numeric = [
+            index
+            for index in range(len(cells))
+            if all(_is_number(_cell(row[index])) for row in rows)
+        ]
+        if any(not _is_number(cells[index]) for index in numeric):
+            return header_number, 0, delimiter
+        if numeric:
+            return None
         raise UnnamedColumnError(cells)
     return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", ""))
+    except ValueError:
+        return False
+    return True
 
 
 def _cell(text: str) -> str:

@@ -249,13 +249,28 @@ def test_read_table_finds_code_column(tmp_path: Path) -> None:
     assert result.invalid == []
 
 
-def test_read_table_without_ticker_column(tmp_path: Path) -> None:
-    text = "Name,Weight\nSamsung,0.5\nApple,0.3\n"
+def test_read_table_header_over_numbers(tmp_path: Path) -> None:
+    text = "Stock,Weight\nAAPL,0.5\nMSFT,0.3\n"
     path = write(tmp_path / "weights.csv", text.encode())
+    result = read_tickers([], [path], None)
+    assert [t.symbol for t in result.tickers] == ["AAPL", "MSFT"]
+    assert result.invalid == []
+
+
+def test_read_rows_with_numbers_stay_data(tmp_path: Path) -> None:
+    path = write(tmp_path / "weights.csv", b"AAPL,0.5\nMSFT,0.3\n")
+    result = read_tickers([], [path], None)
+    assert [t.symbol for t in result.tickers] == ["AAPL", "MSFT"]
+    assert result.invalid == [(f"{path}:1", "0.5"), (f"{path}:2", "0.3")]
+
+
+def test_read_table_without_ticker_column(tmp_path: Path) -> None:
+    text = "Name,Sector\nSamsung Electronics,Tech\nApple,Tech\n"
+    path = write(tmp_path / "sectors.csv", text.encode())
     with pytest.raises(InputError) as caught:
         read_tickers([], [path], None)
     message = str(caught.value)
-    assert f"{path} looks like a table (first row: Name, Weight)" in message
+    assert f"{path} looks like a table (first row: Name, Sector)" in message
     assert "rename the column" in message
 
 
