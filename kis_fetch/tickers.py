@@ -154,7 +154,7 @@ def _add_entries(result: TickerList, seen: set[Ticker], name: str, text: str) ->
         raise InputError(
             f"{name} looks like a table (first row: {', '.join(exc.header)}) "
             "but no column is named symbol, ticker or code: rename the column "
-            "that holds the tickers"
+            "that contains the tickers"
         ) from None
     for line_number, value in entries:
         result._add(f"{name}:{line_number}", value, seen)
@@ -263,9 +263,9 @@ def _find_csv_column(lines: list[str]) -> tuple[int, int, str] | None:
     be a header when it has several cells and no KRX code or EXCD:SYMBOL
     ticker. Then, if its first cell is not a ticker while a later row's first
     cell is, the first column is used. If the rows below are as wide as it and
-    not all tickers, the column is the one that holds only tickers with KRX
+    not all tickers, the column is the one that contains only tickers with KRX
     codes or EXCD:SYMBOL among them, else the first column when some column
-    holds numbers under a word. A table with no numbers and no such column
+    contains numbers under a word. A table with no numbers and no such column
     raises UnnamedColumnError. Returns None for a plain list.
     """
     numbered = [
@@ -309,7 +309,7 @@ def _find_csv_column(lines: list[str]) -> tuple[int, int, str] | None:
         if len(coded) == 1:
             return header_number, coded[0], delimiter
         # A column of numbers under a word (Weight over 0.5) marks the first
-        # line as a header; the first column then holds the tickers. A number
+        # line as a header; the first column then contains the tickers. A number
         # on top (AAPL,0.5 over MSFT,0.3) marks a table without a header, read
         # as a plain list whose numbers are invalid tickers.
         numeric = [
