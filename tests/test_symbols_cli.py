@@ -112,11 +112,13 @@ def test_csv_format(app: typer.Typer) -> None:
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == 2084
-    assert list(rows[0]) == ["symbol", "name", "exchange", "type", "market", "currency"]
+    fields = ["symbol", "name", "name_en", "exchange", "type", "market", "currency"]
+    assert list(rows[0]) == fields
     samsung = next(row for row in rows if row["symbol"] == "005930")
     assert samsung == {
         "symbol": "005930",
         "name": "삼성전자",
+        "name_en": "",
         "exchange": "KRX",
         "type": "stock",
         "market": "kospi",

@@ -61,6 +61,9 @@ KNOWN_TYPES = frozenset(
 )
 FORMATS = ("plain", "table", "csv", "tsv", "json", "jsonl")
 COLUMNS = ("symbol", "name", "exchange", "type", "market", "currency")
+# CSV and TSV carry every field that JSON does; the terminal table leaves out
+# the English name to stay narrow.
+FILE_COLUMNS = ("symbol", "name", "name_en", "exchange", "type", "market", "currency")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -276,9 +279,9 @@ def _write_output(rows: list[MasterRecord], output_format: str) -> None:
         elif output_format in ("csv", "tsv"):
             delimiter = "\t" if output_format == "tsv" else ","
             writer = csv.writer(sys.stdout, delimiter=delimiter, lineterminator="\n")
-            writer.writerow(COLUMNS)
+            writer.writerow(FILE_COLUMNS)
             for record in rows:
-                writer.writerow([getattr(record, column) for column in COLUMNS])
+                writer.writerow([getattr(record, column) for column in FILE_COLUMNS])
         elif output_format == "json":
             json.dump([asdict(r) for r in rows], sys.stdout, ensure_ascii=False)
             sys.stdout.write("\n")
