@@ -5,7 +5,8 @@ A new output file is written under a temporary name in the same folder and
 renamed into place when the run ends. Readers therefore never see a torn row,
 and a run that stops before its first result leaves an existing file untouched.
 With `--resume`, rows are appended to the existing file instead, each as one
-write of whole lines, and a lock keeps a second resuming run out of that file.
+write of whole lines. A lock keeps a second run out of a file that a run is
+writing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -89,17 +91,20 @@ class _Target:
         self.append = append
         self._tmp: Path | None = None
         self.stream: IO[str]
-        if path is not None and path.is_symlink():
-            # Replace the file the link points to, never the link itself.
-            path = self.path = path.resolve()
         if path is None:
             self.stream = sys.stdout
-        elif path.exists() and not path.is_file():
-            # A device or named pipe is written in place; a rename over it
-            # would replace it with a regular file.
-            self.stream = open(path, "w", encoding="utf-8", newline="")
+            return
+        if is_stream_path(path):
+            # A device, pipe or /dev/fd entry is written in place: a rename
+            # would replace it with a regular file. Appending keeps what a
+            # shell redirect (>>) put there before.
+            self.stream = open(path, "a", encoding="utf-8", newline="")
             self.path = None
-        elif append:
+            return
+        if path.is_symlink():
+            # Replace the file the link points to, never the link itself.
+            path = self.path = path.resolve()
+        if append:
             self.stream = open(path, "a", encoding="utf-8", newline="")
         else:
             remove_stale_parts(path)
@@ -119,9 +124,31 @@ class _Target:
         self.stream.close()
         if self._tmp is not None:
             if keep:
+                _copy_mode(self.path, self._tmp)
                 os.replace(self._tmp, self.path)
             else:
                 self._tmp.unlink(missing_ok=True)
+
+
+def _copy_mode(source: Path, target: Path) -> None:
+    """Give `target` the permission bits of `source`, when `source` exists."""
+    try:
+        os.chmod(target, stat.S_IMODE(source.stat().st_mode))
+    except OSError:
+        pass
+
+
+# Paths that name this process's standard output.
+STDOUT_PATHS = frozenset({"/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"})
+
+
+def is_stream_path(path: Path) -> bool:
+    """Return whether `path` is written in place rather than replaced: an
+    entry under /dev or /proc, or an existing file that is not a regular one
+    (a named pipe)."""
+    if Path(os.path.abspath(path)).parts[1:2] in (("dev",), ("proc",)):
+        return True
+    return path.exists() and not path.resolve().is_file()
 
 
 def remove_stale_parts(path: Path) -> None:
@@ -149,12 +176,14 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-class ResumeLock:
-    """An exclusive lock on one output file for the length of a `--resume` run.
+class OutputLock:
+    """An exclusive lock on one output file for the length of a run.
 
-    Two runs appending to one file would both skip the same finished symbols
-    and then write the rest twice. The lock file lives in `lock_dir`, named by
-    a hash of the output's resolved path, so the output folder stays clean.
+    Two runs resuming into one file would both skip the same finished symbols
+    and write the rest twice, and a run that replaces the file would cut off
+    the rows another run is still appending. The lock file lives in
+    `lock_dir`, named by a hash of the output's resolved path, so the output
+    folder stays clean.
     """
 
     def __init__(self, path: Path, lock_dir: Path) -> None:
@@ -166,14 +195,14 @@ class ResumeLock:
         except BlockingIOError:
             os.close(self._fd)
             raise InputError(
-                f"another kis-fetch run is resuming into {path}: wait for it to "
-                "end or pass a different -o file"
+                f"another kis-fetch run is writing {path}: wait for it to end "
+                "or pass a different -o file"
             ) from None
 
     def release(self) -> None:
         os.close(self._fd)
 
-    def __enter__(self) -> ResumeLock:
+    def __enter__(self) -> OutputLock:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

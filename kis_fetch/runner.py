@@ -18,7 +18,13 @@ from rich.console import Console
 from kis_fetch.config import Settings
 from kis_fetch.errors import EXIT_OK, EXIT_PARTIAL
 from kis_fetch.models import US_PROBE_ORDER, Ticker
-from kis_fetch.output import ResumeLock, RowWriter, open_writer, read_done_keys
+from kis_fetch.output import (
+    OutputLock,
+    RowWriter,
+    is_stream_path,
+    open_writer,
+    read_done_keys,
+)
 from kis_fetch.pipeline import Handler, Job, Outcome, Pipeline
 from kis_fetch.report import Reporter, RunSummary
 from kis_fetch.resolve import ExchangeCache, Resolver, load_masters
@@ -111,8 +117,8 @@ async def run_job(
 ) -> int:
     """Fetch rows for `tickers`, write them, and return the exit code."""
     lock = (
-        ResumeLock(output.path, settings.cache_dir / "locks")
-        if output.resume and output.path is not None
+        OutputLock(output.path, settings.cache_dir / "locks")
+        if output.path is not None and not is_stream_path(output.path)
         else contextlib.nullcontext()
     )
     with lock:

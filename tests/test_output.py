@@ -11,7 +11,7 @@ from rich.console import Console
 
 from kis_fetch.errors import InputError
 from kis_fetch.output import (
-    ResumeLock,
+    OutputLock,
     csv_text,
     json_value,
     open_writer,
@@ -173,9 +173,9 @@ def test_stale_parts_of_dead_runs_are_removed(tmp_path) -> None:
 
 def test_resume_lock_is_exclusive_until_released(tmp_path) -> None:
     path = tmp_path / "out.csv"
-    first = ResumeLock(path, tmp_path / "locks")
+    first = OutputLock(path, tmp_path / "locks")
     with pytest.raises(InputError, match="another kis-fetch run"):
-        ResumeLock(path, tmp_path / "locks")
-    ResumeLock(tmp_path / "other.csv", tmp_path / "locks").release()
+        OutputLock(path, tmp_path / "locks")
+    OutputLock(tmp_path / "other.csv", tmp_path / "locks").release()
     first.release()
-    ResumeLock(path, tmp_path / "locks").release()
+    OutputLock(path, tmp_path / "locks").release()

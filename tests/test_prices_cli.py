@@ -238,6 +238,17 @@ def test_paper_key_on_real_server(sim_factory, tmp_path) -> None:
     assert "--env paper" in result.stderr
 
 
+def process_env(base_url: str, cache: Path) -> dict[str, str]:
+    """Return the variables a kis-fetch child process needs for the simulator."""
+    return {
+        "KIS_APP_KEY": KEY,
+        "KIS_APP_SECRET": SECRET,
+        "KIS_BASE_URL": base_url,
+        "KIS_FETCH_CACHE_DIR": str(cache),
+        "KIS_FETCH_MASTER_DIR": str(MASTER_DIR),
+    }
+
+
 def _spawn(args, env):
     return subprocess.Popen(
         [sys.executable, "-m", "kis_fetch", "prices", *args],
@@ -262,13 +273,7 @@ def test_skip_invalid_drops_with_warning(sim, tmp_path) -> None:
 def test_sigterm_exits_143_with_valid_json(sim_factory, tmp_path) -> None:
     sim = sim_factory(rate_limit=0, latency_min=0.1, latency_max=0.1)
     out = tmp_path / "rows.json"
-    env = {
-        "KIS_APP_KEY": KEY,
-        "KIS_APP_SECRET": SECRET,
-        "KIS_BASE_URL": sim.base_url,
-        "KIS_FETCH_CACHE_DIR": str(tmp_path / "cache"),
-        "KIS_FETCH_MASTER_DIR": str(MASTER_DIR),
-    }
+    env = process_env(sim.base_url, tmp_path / "cache")
     codes = [f"{n:06d}" for n in range(5930, 5990)]
     process = _spawn([*codes, "--no-batch", "--rate", "20", "-o", str(out)], env)
     deadline = time.monotonic() + 20
@@ -287,13 +292,7 @@ def test_sigint_then_resume_completes(sim_factory, tmp_path) -> None:
     tickers_file = tmp_path / "tickers.txt"
     tickers_file.write_text("\n".join(codes))
     out = tmp_path / "rows.csv"
-    env = {
-        "KIS_APP_KEY": KEY,
-        "KIS_APP_SECRET": SECRET,
-        "KIS_BASE_URL": sim.base_url,
-        "KIS_FETCH_CACHE_DIR": str(tmp_path / "cache"),
-        "KIS_FETCH_MASTER_DIR": str(MASTER_DIR),
-    }
+    env = process_env(sim.base_url, tmp_path / "cache")
     args = ["-f", str(tickers_file), "--no-batch", "--rate", "20", "-o", str(out)]
     process = _spawn(args, env)
     deadline = time.monotonic() + 20
@@ -344,11 +343,54 @@ def test_tsv_extension_writes_tabs_and_resumes(sim, tmp_path) -> None:
     assert [line.split("\t")[0] for line in lines[1:]] == ["005930", "000660"]
 
 
-def test_second_resume_into_one_file_is_refused(sim, tmp_path) -> None:
-    from kis_fetch.output import ResumeLock
+def test_dev_stdout_appends_to_redirect(sim, tmp_path) -> None:
+    log = tmp_path / "log.txt"
+    log.write_text("earlier line\n")
+    env = process_env(sim.base_url, tmp_path / "cache")
+    with log.open("a") as stdout:
+        finished = subprocess.run(
+            [sys.executable, "-m", "kis_fetch", "prices", "005930", "-q",
+             "-o", "/dev/stdout"],
+            env={**os.environ, **env}, stdout=stdout, stderr=subprocess.PIPE,
+            text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    lines = log.read_text().splitlines()
+    assert lines[0] == "earlier line"
+    assert lines[1] == ",".join(PRICE_COLUMNS)
+    assert lines[2].startswith("005930,")
+
+
+def test_replaced_file_keeps_its_mode(sim, tmp_path) -> None:
+    out = tmp_path / "prices.csv"
+    out.write_text("old\n")
+    out.chmod(0o640)
+    result = run(["005930", "-o", str(out)], base_url=sim.base_url, cache=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("symbol,")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+
+
+def test_plain_run_into_locked_file_is_refused(sim, tmp_path) -> None:
+    from kis_fetch.output import OutputLock
 
     out = tmp_path / "prices.csv"
-    lock = ResumeLock(out, tmp_path / "locks")
+    out.write_text("kept\n")
+    lock = OutputLock(out, tmp_path / "locks")
+    try:
+        result = run(["005930", "-o", str(out)], base_url=sim.base_url, cache=tmp_path)
+    finally:
+        lock.release()
+    assert result.exit_code == 2, result.output
+    assert "another kis-fetch run is writing" in result.stderr
+    assert out.read_text() == "kept\n"
+
+
+def test_second_resume_into_one_file_is_refused(sim, tmp_path) -> None:
+    from kis_fetch.output import OutputLock
+
+    out = tmp_path / "prices.csv"
+    lock = OutputLock(out, tmp_path / "locks")
     try:
         result = run(
             ["005930", "-o", str(out), "--resume"],
@@ -358,7 +400,7 @@ def test_second_resume_into_one_file_is_refused(sim, tmp_path) -> None:
     finally:
         lock.release()
     assert result.exit_code == 2, result.output
-    assert "another kis-fetch run is resuming into" in result.stderr
+    assert "another kis-fetch run is writing" in result.stderr
     assert sim.stats()["requests_total"] == 0
     after = run(
         ["005930", "-o", str(out), "--resume"], base_url=sim.base_url, cache=tmp_path

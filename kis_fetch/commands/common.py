@@ -332,13 +332,16 @@ def prepare_run(options: FetchOptions, console: Console) -> PreparedRun:
     from rich.console import Console
 
     from kis_fetch.config import DOCUMENTED_RATE, resolve_settings
+    from kis_fetch.output import STDOUT_PATHS, is_stream_path
     from kis_fetch.report import Reporter
     from kis_fetch.runner import OutputOptions
 
     output = options.output
-    if output is not None and str(output) == "-":
+    if output is not None and (str(output) == "-" or str(output) in STDOUT_PATHS):
         output = None
     check_output_path(output)
+    if options.resume and output is not None and is_stream_path(output):
+        raise InputError(f"--resume needs a regular file, not {output}: pass -o FILE")
     check_numbers(options.rate, options.timeout)
     if options.resume and output is None:
         raise InputError("--resume needs -o FILE: it appends to that file")
