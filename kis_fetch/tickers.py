@@ -104,6 +104,8 @@ class TickerList:
     # (location such as "list.txt:3", "stdin:2" or "argument", value)
     invalid: list[tuple[str, str]] = field(default_factory=list)
     duplicates: int = 0
+    # How a file was read when its layout was guessed, for stderr.
+    notes: list[str] = field(default_factory=list)
 
     def _add(self, location: str, value: str, seen: set[Ticker]) -> None:
         try:
@@ -123,17 +125,23 @@ def read_tickers(
 ) -> TickerList:
     """Read tickers from arguments, then files, deduplicated in first-seen order.
 
-    A file named "-" is `stdin`. When `stdin` is given but no file is "-", it
-    is read after the files. Stdin is read once, however often "-" appears.
+    An argument or file named "-" is `stdin`, read at its place. When `stdin`
+    is given but no "-" appears, it is read after the files. Stdin is read
+    once, however often "-" appears.
     Raises InputError when a file cannot be read or is not UTF-8.
     """
     result = TickerList()
     seen: set[Ticker] = set()
+    stdin_read = False
     for arg in args:
+        if arg == "-":
+            if stdin is not None and not stdin_read:
+                _add_entries(result, seen, "stdin", _read_stdin(stdin))
+            stdin_read = True
+            continue
         for token in _split_tokens(arg):
             result._add("argument", token, seen)
 
-    stdin_read = False
     for file in files:
         if str(file) == "-":
             if stdin is not None and not stdin_read:
@@ -149,13 +157,20 @@ def read_tickers(
 
 def _add_entries(result: TickerList, seen: set[Ticker], name: str, text: str) -> None:
     try:
-        entries = list(iter_entries(text))
+        layout = find_csv_column(text.removeprefix("\ufeff").splitlines())
+        entries = list(iter_entries(text, layout))
     except UnnamedColumnError as exc:
         raise InputError(
             f"{name} looks like a table (first row: {', '.join(exc.header)}) "
             "but no column is named symbol, ticker or code: rename the column "
             "that contains the tickers"
         ) from None
+    if layout is not None and layout.guessed:
+        result.notes.append(
+            f"{name}: read as a table with line {layout.header_line} as its "
+            f"header; tickers from column {layout.column + 1} "
+            f"({layout.header[layout.column]})"
+        )
     for line_number, value in entries:
         result._add(f"{name}:{line_number}", value, seen)
 
@@ -182,15 +197,24 @@ def _read_stdin(stdin: TextIO) -> str:
 
 
 def _decode(data: bytes, name: str) -> str:
-    """Decode UTF-8 with or without a byte order mark, or UTF-16 with one
-    (what spreadsheets save as "Unicode text")."""
+    """Decode UTF-8 with or without a byte order mark, or UTF-16 (what
+    spreadsheets save as "Unicode text"), detected by its byte order mark or by
+    its NUL bytes."""
+    encoding = None
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    elif b"\x00" in data:
+        # Text never contains NUL bytes, but UTF-16 without a byte order mark
+        # has one beside each ASCII character: after it (LE) or before (BE).
+        odd_nuls = data[1::2].count(0)
+        encoding = "utf-16-le" if odd_nuls >= data[0::2].count(0) else "utf-16-be"
+    if encoding is not None:
         try:
-            return data.decode("utf-16")
+            return data.decode(encoding).removeprefix("\ufeff")
         except UnicodeDecodeError as exc:
             raise InputError(
-                f"{name} starts with a UTF-16 byte order mark but is not valid "
-                "UTF-16: save it again as UTF-8"
+                f"{name} looks like UTF-16 but is not valid UTF-16: save it "
+                "again as UTF-8"
             ) from exc
     try:
         return data.decode("utf-8-sig")
@@ -224,49 +248,70 @@ def _strip_comment(text: str) -> str:
     return text.split("#", 1)[0]
 
 
-def iter_entries(text: str) -> Iterator[tuple[int, str]]:
+def iter_entries(
+    text: str, layout: CsvLayout | None = None
+) -> Iterator[tuple[int, str]]:
     """Yield (line number, value) for each ticker candidate in a file's text.
 
     Plain lists hold any number of tickers per line, separated by commas,
     semicolons, spaces or tabs, with ``#`` comments. A CSV file with a header
-    row yields one column per row instead (see `_find_csv_column`).
+    row yields one column per row instead: `layout`, by default the one
+    `find_csv_column` finds.
     NOTE: a CSV file without a header row is read as a plain list, so its
     other columns (names, prices) come out as invalid or wrong tickers.
     """
     text = text.removeprefix("\ufeff")
     lines = text.splitlines()
-    csv_layout = _find_csv_column(lines)
-    if csv_layout is None:
+    if layout is None:
+        layout = find_csv_column(lines)
+    if layout is None:
         for line_number, line in enumerate(lines, start=1):
             for token in _split_tokens(_strip_comment(line)):
                 yield line_number, token
         return
 
-    header_line, column, delimiter = csv_layout
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text), delimiter=layout.delimiter)
     for row in reader:
         line_number = reader.line_num
-        if line_number <= header_line or not row:
+        if line_number <= layout.header_line or not row:
             continue
-        if row[0].lstrip().startswith("#") or column >= len(row):
+        if row[0].lstrip().startswith("#") or layout.column >= len(row):
             continue
-        value = _strip_comment(row[column]).strip()
+        value = _strip_comment(row[layout.column]).strip()
         if value:
             yield line_number, value
 
 
-def _find_csv_column(lines: list[str]) -> tuple[int, int, str] | None:
-    """Return (header line number, column index, delimiter) for a CSV with a header.
+@dataclass(frozen=True)
+class CsvLayout:
+    """The position of the tickers in a CSV file with a header."""
+
+    header_line: int
+    column: int
+    delimiter: str
+    header: list[str]
+    # True when no header cell names the column and the layout is inferred.
+    guessed: bool
+
+
+def find_csv_column(lines: list[str]) -> CsvLayout | None:
+    """Return where the tickers are in a CSV file with a header, or None for a
+    plain list.
 
     The first line that is not blank or a comment is a header when one of its
     cells is a name in HEADER_NAMES, and that column is used. Otherwise it may
     be a header when it has several cells and no KRX code or EXCD:SYMBOL
-    ticker. Then, if its first cell is not a ticker while a later row's first
-    cell is, the first column is used. If the rows below are as wide as it and
-    not all tickers, the column is the one that contains only tickers with KRX
-    codes or EXCD:SYMBOL among them, else the first column when some column
-    contains numbers under a word. A table with no numbers and no such column
-    raises UnnamedColumnError. Returns None for a plain list.
+    ticker, and the rows below decide:
+
+    * its first cell is not a ticker while a later row's first cell is: the
+      first column;
+    * the rows are as wide as the header, one column contains only KRX codes
+      or EXCD:SYMBOL tickers and another column none: that column;
+    * the rows are not all tickers and some column contains numbers under a
+      word (Weight over 0.5): the first column.
+
+    Rows made only of tickers, or with numbers on top, are a plain list. Any
+    other table raises UnnamedColumnError.
     """
     numbered = [
         (number, line)
@@ -278,9 +323,13 @@ def _find_csv_column(lines: list[str]) -> tuple[int, int, str] | None:
     header_number, header = numbered[0]
     delimiter = _guess_delimiter(header)
     cells = [cell.strip() for cell in next(csv.reader([header], delimiter=delimiter))]
+
+    def layout(column: int, guessed: bool = True) -> CsvLayout:
+        return CsvLayout(header_number, column, delimiter, cells, guessed)
+
     for index, cell in enumerate(cells):
         if cell.lower() in HEADER_NAMES:
-            return header_number, index, delimiter
+            return layout(index, guessed=False)
 
     if len(cells) < 2:
         return None
@@ -291,46 +340,26 @@ def _find_csv_column(lines: list[str]) -> tuple[int, int, str] | None:
     ]
     if not is_ticker(cells[0]):
         for row in rows:
-            if row and is_ticker(_strip_comment(row[0]).strip()):
-                return header_number, 0, delimiter
-    # Rows as wide as a header of words form a table. When some cells are not
-    # tickers (weights, names), the ticker column has to be found or named.
-    if rows and all(len(row) == len(cells) for row in rows):
-        if all(is_ticker(_cell(cell)) for row in rows for cell in row):
-            return None
-        # A single column of tickers with KRX codes or EXCD:SYMBOL among
-        # them is the ticker column.
-        coded = [
-            index
-            for index in range(len(cells))
-            if all(is_ticker(_cell(row[index])) for row in rows)
-            and any(_is_qualified_ticker(_cell(row[index])) for row in rows)
-        ]
-        if len(coded) == 1:
-            return header_number, coded[0], delimiter
-        # A column of numbers under a word (Weight over 0.5) marks the first
-        # line as a header; the first column then contains the tickers. A number
-        # on top (AAPL,0.5 over MSFT,0.3) marks a table without a header, read
-        # as a plain list whose numbers are invalid tickers.
-        numeric = [
-            index
-            for index in range(len(cells))
-            if all(_is_number(_cell(row[index])) for row in rows)
-        ]
-        if any(not _is_number(cells[index]) for index in numeric):
-            return header_number, 0, delimiter
-        if numeric:
-            return None
-        raise UnnamedColumnError(cells)
-    return None
+            if row and is_ticker(_cell(row[0])):
+                return layout(0)
+    if not rows or any(len(row) != len(cells) for row in rows):
+        return None
 
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text.replace(",", ""))
-    except ValueError:
-        return False
-    return True
+    columns = range(len(cells))
+    coded = [i for i in columns if all(_is_qualified_ticker(_cell(r[i])) for r in rows)]
+    uncoded = [
+        i for i in columns if not any(_is_qualified_ticker(_cell(r[i])) for r in rows)
+    ]
+    if len(rows) >= 2 and len(coded) == 1 and uncoded:
+        return layout(coded[0])
+    if all(is_ticker(_cell(cell)) for row in rows for cell in row):
+        return None
+    numeric = [i for i in columns if all(_is_number(_cell(r[i])) for r in rows)]
+    if any(not _is_number(cells[i]) for i in numeric):
+        return layout(0)
+    if numeric:
+        return None
+    raise UnnamedColumnError(cells)
 
 
 def _cell(text: str) -> str:
@@ -343,6 +372,14 @@ class UnnamedColumnError(ValueError):
     def __init__(self, header: list[str]) -> None:
         super().__init__("no ticker column")
         self.header = header
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", ""))
+    except ValueError:
+        return False
+    return True
 
 
 def _is_qualified_ticker(cell: str) -> bool:

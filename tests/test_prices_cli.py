@@ -328,6 +328,34 @@ def test_bare_and_explicit_symbol_written_once(sim, tmp_path) -> None:
     assert "skipped 1 already written" in result.stderr
 
 
+def test_stdin_dash_keeps_its_place(sim, tmp_path) -> None:
+    result = run(
+        ["--format", "csv", "-", "000660"],
+        base_url=sim.base_url,
+        cache=tmp_path,
+        input="005930\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert [r["symbol"] for r in rows_of(result.stdout)] == ["005930", "000660"]
+
+
+def test_guessed_table_layout_is_noted(sim, tmp_path) -> None:
+    table = tmp_path / "nh.csv"
+    table.write_text("name,price\nSamsung,005930\nHynix,000660\n")
+    result = run(
+        ["--format", "csv", "-f", str(table)], base_url=sim.base_url, cache=tmp_path
+    )
+    assert result.exit_code == 0, result.output
+    assert [r["symbol"] for r in rows_of(result.stdout)] == ["005930", "000660"]
+    assert "tickers from column 2 (price)" in result.stderr
+    quiet = run(
+        ["--format", "csv", "-q", "-f", str(table)],
+        base_url=sim.base_url,
+        cache=tmp_path,
+    )
+    assert quiet.stderr == ""
+
+
 def test_tsv_extension_writes_tabs_and_resumes(sim, tmp_path) -> None:
     out = tmp_path / "prices.tsv"
     first = run(["005930", "-o", str(out)], base_url=sim.base_url, cache=tmp_path)

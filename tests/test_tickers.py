@@ -232,6 +232,33 @@ def test_read_utf16_with_bom(tmp_path: Path, encoding: str) -> None:
     assert result.invalid == []
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_read_utf16_without_bom(tmp_path: Path, encoding: str) -> None:
+    path = write(tmp_path / "sheet.txt", "005930\nNAS:AAPL\n".encode(encoding))
+    result = read_tickers([], [path], None)
+    assert result.tickers == [Ticker("005930", "KRX"), Ticker("AAPL", "NAS")]
+    assert result.invalid == []
+
+
+def test_read_stdin_at_dash_position() -> None:
+    first = read_tickers(["-", "000660"], [], io.StringIO("005930\n"))
+    assert [t.symbol for t in first.tickers] == ["005930", "000660"]
+    last = read_tickers(["000660", "-"], [], io.StringIO("005930\n"))
+    assert [t.symbol for t in last.tickers] == ["000660", "005930"]
+
+
+@pytest.mark.parametrize("header", ["name,price", "company,krx"])
+def test_read_table_of_words_and_codes(tmp_path: Path, header: str) -> None:
+    text = f"{header}\nSamsung,005930\nHynix,000660\n"
+    path = write(tmp_path / "nh.csv", text.encode())
+    result = read_tickers([], [path], None)
+    assert result.tickers == [Ticker("005930", "KRX"), Ticker("000660", "KRX")]
+    assert result.invalid == []
+    assert len(result.notes) == 1
+    assert f"{path}: read as a table with line 1 as its header" in result.notes[0]
+    assert "column 2" in result.notes[0]
+
+
 def test_read_master_file_suggests_symbols(tmp_path: Path) -> None:
     path = write(tmp_path / "kospi_code.mst", "005930 삼성전자\n".encode("cp949"))
     with pytest.raises(InputError) as caught:
@@ -287,6 +314,7 @@ def test_read_csv_header_column(tmp_path: Path) -> None:
     result = read_tickers([], [path], None)
     assert result.tickers == [Ticker("005930", "KRX"), Ticker("AAPL", "NAS")]
     assert result.invalid == [(f"{path}:4", "00593")]
+    assert result.notes == []
 
 
 def test_read_csv_quoted_cells(tmp_path: Path) -> None:

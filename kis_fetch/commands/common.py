@@ -255,7 +255,11 @@ def pick_format(fmt: str | None, output: Path | None) -> str:
 
 
 def gather_tickers(
-    args: list[str], files: list[str], skip_invalid: bool, console: Console
+    args: list[str],
+    files: list[str],
+    skip_invalid: bool,
+    console: Console,
+    quiet: bool = False,
 ) -> list[Ticker]:
     """Read tickers from arguments, files and stdin; reject malformed ones."""
     from kis_fetch.tickers import read_tickers
@@ -265,8 +269,10 @@ def gather_tickers(
         or "-" in files
         or (not args and not files and not sys.stdin.isatty())
     )
-    args = [arg for arg in args if arg != "-"]
     ticker_list = read_tickers(args, files, sys.stdin if use_stdin else None)
+    if not quiet:
+        for note in ticker_list.notes:
+            console.print(f"kis-fetch: {note}", markup=False)
     if ticker_list.invalid:
         listed = ", ".join(
             f"{value!r} ({where})" for where, value in ticker_list.invalid[:10]
@@ -349,7 +355,7 @@ def prepare_run(options: FetchOptions, console: Console) -> PreparedRun:
     if not options.quiet:
         warn_missing_master_dir(options.master_dir, console)
     tickers = gather_tickers(
-        options.tickers, options.files, options.skip_invalid, console
+        options.tickers, options.files, options.skip_invalid, console, options.quiet
     )
     settings = resolve_settings(
         env=options.env,
