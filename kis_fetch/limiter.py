@@ -44,6 +44,12 @@ PAUSE_SECONDS = 0.15
 # rejected, then probes above it by PROBE_STEP of the maximum per clean second.
 RECOVERY_FRACTION = 0.97
 PROBE_STEP = 0.002
+# How many send intervals ahead a process may reserve a slot in the schedule
+# shared with other processes on the same key.
+SHARED_HORIZON_SLOTS = 2
+# A next free slot further ahead than this was not written by a running
+# process: no process reserves more than a few intervals ahead.
+STALE_AHEAD_SECONDS = 60.0
 
 
 class RateController:
@@ -93,10 +99,13 @@ class RateController:
             await self._limiter.acquire()
             if self._clock() >= self._paused_until:
                 break
-        if self._shared is not None:
-            delay = self._shared.reserve(self.interval)
+        while self._shared is not None:
+            horizon = SHARED_HORIZON_SLOTS * self.interval
+            granted, delay = self._shared.reserve(self.interval, horizon)
             if delay > 0:
                 await asyncio.sleep(delay)
+            if granted:
+                break
         self.sent += 1
         if self._clean_since == float("-inf"):
             self._clean_since = self._clock()
@@ -163,18 +172,29 @@ class SharedSchedule:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         self._clock = clock
 
-    def reserve(self, interval: float) -> float:
-        """Reserve the next send slot and return how long to wait for it."""
+    def reserve(self, interval: float, horizon: float) -> tuple[bool, float]:
+        """Reserve the next send slot when it is at most `horizon` seconds away.
+
+        Returns (True, seconds until the slot), or (False, seconds until the
+        next free slot comes within the horizon). Reserving only a little
+        ahead keeps an interrupted process from leaving a long queue of unused
+        slots, which the next run would wait out.
+        """
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             raw = os.pread(self._fd, self._FORMAT.size, 0)
             next_free = self._FORMAT.unpack(raw)[0] if len(raw) == 8 else 0.0
             now = self._clock()
+            if next_free - now > STALE_AHEAD_SECONDS:
+                # Written before the wall clock was set back.
+                next_free = now
             slot = max(now, next_free)
+            if slot - now > horizon + 1e-6:
+                return False, slot - now - horizon
             os.pwrite(self._fd, self._FORMAT.pack(slot + interval), 0)
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
-        return slot - now
+        return True, slot - now
 
     def close(self) -> None:
         os.close(self._fd)

@@ -155,3 +155,28 @@ def test_two_processes_share_one_budget(sim_factory, tmp_path) -> None:
     assert stats["throttled"].get(KEY, 0) <= 6
     assert stats["peak_arrivals_per_second"][KEY] <= 22
     assert stats["accepted"][KEY] == 120
+
+
+def test_interrupted_run_leaves_no_slot_queue(sim_factory, tmp_path) -> None:
+    import signal
+    import struct
+
+    sim = sim_factory(rate_limit=5, latency_min=0.05, latency_max=0.05)
+    cache = tmp_path / "cache"
+    env = {**os.environ, **environment(sim.base_url, cache)}
+    command = [sys.executable, "-m", "kis_fetch", "prices", "-q", "--no-batch",
+               "--rate", "20", "--concurrency", "100", "-o", str(tmp_path / "out.csv"),
+               *stock_codes(400)]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while sim.stats()["accepted"].get(KEY, 0) < 15 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+
+    # Workers that reserve slots far ahead, as the rate drops under EGW00201,
+    # leave a queue of 20 s or more for the next run on this key to wait out.
+    (slot_file,) = (cache / "budget").glob("*.slot")
+    next_free = struct.unpack("<d", slot_file.read_bytes())[0]
+    assert next_free - time.time() < 3.0

@@ -118,10 +118,25 @@ def test_shared_schedule_spaces_processes(tmp_path) -> None:
     clock = FakeClock()
     first = SharedSchedule(tmp_path / "slot", clock=clock)
     second = SharedSchedule(tmp_path / "slot", clock=clock)
-    assert first.reserve(0.1) == 0
-    assert second.reserve(0.1) == pytest.approx(0.1)
-    assert first.reserve(0.1) == pytest.approx(0.2)
+    assert first.reserve(0.1, 0.2) == (True, 0)
+    assert second.reserve(0.1, 0.2) == (True, pytest.approx(0.1))
+    assert first.reserve(0.1, 0.2) == (True, pytest.approx(0.2))
     clock.now += 1.0
-    assert second.reserve(0.1) == 0
+    assert second.reserve(0.1, 0.2) == (True, 0)
     first.close()
     second.close()
+
+
+def test_shared_schedule_reserves_little_ahead(tmp_path) -> None:
+    clock = FakeClock()
+    schedule = SharedSchedule(tmp_path / "slot", clock=clock)
+    for _ in range(3):
+        assert schedule.reserve(0.1, 0.2)[0]
+    granted, wait = schedule.reserve(0.1, 0.2)
+    assert not granted
+    assert wait == pytest.approx(0.1)
+    clock.now += wait
+    assert schedule.reserve(0.1, 0.2) == (True, pytest.approx(0.2))
+    clock.now -= 3600
+    assert schedule.reserve(0.1, 0.2) == (True, 0)
+    schedule.close()
