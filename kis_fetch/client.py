@@ -100,7 +100,7 @@ class KisClient:
         transient = 0
         throttled = 0
         while True:
-            await self.rate.acquire()
+            slot = await self.rate.acquire()
             # Take the token after the limiter wait, which can outlast a
             # short-lived token.
             token = await self._tokens.token()
@@ -112,7 +112,12 @@ class KisClient:
             started = time.monotonic()
             self.stats.requests += 1
             try:
-                response = await self._http.get(url, params=params, headers=headers)
+                response = await self._http.get(
+                    url,
+                    params=params,
+                    headers=headers,
+                    extensions={"trace": slot.trace},
+                )
             except httpx.TransportError as exc:
                 transient += 1
                 reason = type(exc).__name__

@@ -6,6 +6,12 @@ once would put up to twice the limit into one window, so requests leave one
 at a time, at least `1 / rate` seconds apart: an aiolimiter leaky bucket with
 a capacity of one.
 
+Spacing alone assumes that requests arrive as evenly as they leave. A request
+whose headers go out late (a new connection, a busy event loop) arrives late,
+and the request `n` places after it would then share its one-second window
+with `n` others. Each send is therefore also held until one window after the
+request `n` places before it actually went out, with `n` the rate rounded down.
+
 On EGW00201 every worker pauses together, the rate drops, and it climbs back
 after clean seconds, never above the configured rate. A shared schedule file
 extends the spacing across processes that use the same key.
@@ -16,11 +22,14 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import logging
+import math
 import os
 import struct
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aiolimiter import AsyncLimiter
 
@@ -52,6 +61,22 @@ SHARED_HORIZON_SLOTS = 2
 STALE_AHEAD_SECONDS = 60.0
 
 
+class SendSlot:
+    """The time one request leaves: planned by the controller, then moved to
+    when its headers actually go out on the connection."""
+
+    __slots__ = ("time", "_clock")
+
+    def __init__(self, time: float, clock: Callable[[], float]) -> None:
+        self.time = time
+        self._clock = clock
+
+    async def trace(self, event_name: str, info: dict[str, Any]) -> None:
+        """Record the send time; an httpx "trace" request extension."""
+        if event_name.endswith("send_request_headers.started"):
+            self.time = max(self.time, self._clock())
+
+
 class RateController:
     """Paces requests and adapts the rate to EGW00201 responses.
 
@@ -77,6 +102,11 @@ class RateController:
         self._last_decrease = float("-inf")
         self._clean_since = float("-inf")
         self._ceiling = rate
+        # The last `_window_count` sends, which one window must separate from
+        # the next send.
+        self._window_count = max(1, math.floor(rate))
+        self._window_seconds = self._window_count * SPACING_MARGIN / rate
+        self._recent: deque[SendSlot] = deque(maxlen=self._window_count)
         self.sent = 0
         self.throttled = 0
         self.lowest_rate = rate
@@ -89,8 +119,20 @@ class RateController:
     def _new_limiter(self, rate: float) -> AsyncLimiter:
         return AsyncLimiter(1, SPACING_MARGIN / rate)
 
-    async def acquire(self) -> None:
-        """Wait until this process may send one request."""
+    def plan_send(self) -> SendSlot:
+        """Return the slot for the next send: now, or one window after the
+        send `n` places back, whichever is later."""
+        now = self._clock()
+        start = now
+        if len(self._recent) == self._window_count:
+            start = max(now, self._recent[0].time + self._window_seconds)
+        slot = SendSlot(start, self._clock)
+        self._recent.append(slot)
+        return slot
+
+    async def acquire(self) -> SendSlot:
+        """Wait until this process may send one request; return its slot,
+        whose `trace` the request should carry."""
         while True:
             pause = self._paused_until - self._clock()
             if pause > 0:
@@ -99,6 +141,10 @@ class RateController:
             await self._limiter.acquire()
             if self._clock() >= self._paused_until:
                 break
+        slot = self.plan_send()
+        delay = slot.time - self._clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
         while self._shared is not None:
             horizon = SHARED_HORIZON_SLOTS * self.interval
             granted, delay = self._shared.reserve(self.interval, horizon)
@@ -107,8 +153,11 @@ class RateController:
             if granted:
                 break
         self.sent += 1
+        now = self._clock()
         if self._clean_since == float("-inf"):
-            self._clean_since = self._clock()
+            self._clean_since = now
+        slot.time = max(slot.time, now)
+        return slot
 
     def record_throttle(self) -> None:
         """Pause all workers and lower the rate after an EGW00201 response."""

@@ -47,6 +47,27 @@ async def test_no_initial_burst() -> None:
     assert loop.time() - start >= 10 * SPACING_MARGIN / 200 - 1e-6
 
 
+def test_late_send_delays_one_window_later() -> None:
+    clock = FakeClock()
+    controller = RateController(10, clock=clock)
+    window = 10 * SPACING_MARGIN / 10
+    slots = []
+    for _ in range(10):
+        slots.append(controller.plan_send())
+        clock.now += 0.101
+    # The first request's headers went out 30 ms after its planned time.
+    clock.now = 1000.03
+    asyncio.run(slots[1].trace("http11.connection.connect_tcp.started", {}))
+    assert slots[1].time == pytest.approx(1000.101)
+    asyncio.run(slots[0].trace("http11.send_request_headers.started", {}))
+    assert slots[0].time == pytest.approx(1000.03)
+    clock.now = 1000.0 + window
+    eleventh = controller.plan_send()
+    assert eleventh.time == pytest.approx(1000.03 + window)
+    twelfth = controller.plan_send()
+    assert twelfth.time == pytest.approx(slots[1].time + window)
+
+
 def test_throttle_lowers_rate_once_per_burst() -> None:
     clock = FakeClock()
     controller = RateController(20, clock=clock)
