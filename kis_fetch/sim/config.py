@@ -16,6 +16,9 @@ request held for `hang_seconds` and then closed without a response, and a JSON
 
 DEFAULT_RATE_LIMIT: dict[str, int] = {"real": 20, "paper": 1}
 
+# TCP port numbers are 16-bit, and port 0 lets the operating system pick a free one.
+MAX_PORT = 65535
+
 
 @dataclass(frozen=True, slots=True)
 class KeySpec:
@@ -78,6 +81,10 @@ class SimConfig:
 
 def validate(config: SimConfig) -> None:
     """Raise ValueError when a setting is out of range."""
+    if not 0 <= config.port <= MAX_PORT:
+        raise ValueError(
+            f"invalid port {config.port}: use 1 to {MAX_PORT}, or 0 for a free port"
+        )
     if config.flavor not in ("real", "paper"):
         raise ValueError(f"invalid flavor {config.flavor!r}: use real or paper")
     if config.latency_min < 0 or config.latency_max < config.latency_min:
