@@ -216,6 +216,28 @@ def test_exit_codes_and_messages(sim, tmp_path, args, env, code, message) -> Non
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_internal_error_exits_70(monkeypatch, tmp_path) -> None:
+    import kis_fetch.prices
+
+    async def broken_run(*args, **kwargs) -> int:
+        raise RuntimeError("unexpected state")
+
+    monkeypatch.setattr(kis_fetch.prices, "run_prices", broken_run)
+    result = run(["005930"], base_url="http://127.0.0.1:9", cache=tmp_path)
+    assert result.exit_code == 70
+    assert result.stderr.strip().splitlines() == [
+        "kis-fetch: internal error: RuntimeError: unexpected state "
+        "(run with -vv for details)"
+    ]
+
+
+def test_help_lists_internal_error_code() -> None:
+    result = CliRunner().invoke(app, ["prices", "--help"])
+    assert result.exit_code == 0
+    # click wraps the epilog at 80 columns whatever the terminal width.
+    assert "70 internal error" in " ".join(result.stdout.split())
+
+
 def test_rejected_secret_exits_3(sim_factory, tmp_path) -> None:
     from kis_fetch.sim import KeySpec
 

@@ -16,8 +16,8 @@ import typer
 
 from kis_fetch.errors import (
     EXIT_BROKEN_PIPE,
-    EXIT_PARTIAL,
     EXIT_SIGINT,
+    EXIT_SOFTWARE,
     InputError,
     KisFetchError,
 )
@@ -37,7 +37,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_CODES_HELP = (
     "Exit codes: 0 all fetched; 1 some tickers failed (the rest are written); "
     "2 usage or input error; 3 configuration or authentication error; "
-    "130 interrupted (SIGINT); 141 output pipe closed; 143 terminated (SIGTERM)."
+    "70 internal error (a bug in kis-fetch); 130 interrupted (SIGINT); "
+    "141 output pipe closed; 143 terminated (SIGTERM)."
 )
 
 # Hidden from the Arguments list, where typer 0.29 prints the Python type
@@ -186,7 +187,7 @@ def reported_errors() -> Iterator[None]:
             "(run with -vv for details)",
             err=True,
         )
-        raise typer.Exit(EXIT_PARTIAL) from None
+        raise typer.Exit(EXIT_SOFTWARE) from None
 
 
 def _silence_stdout() -> None:
