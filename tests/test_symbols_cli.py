@@ -20,6 +20,7 @@ import typer
 from typer.testing import CliRunner
 
 from kis_fetch.commands.symbols import register
+from kis_fetch.masters import MasterIndex
 from kis_fetch.tickers import parse_ticker, read_tickers
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -366,6 +367,20 @@ def test_update_rejects_remote_http(app: typer.Typer, tmp_path: Path) -> None:
     assert result.exit_code == 3
     assert "rejected plain http master URL" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_internal_error_exits_70(
+    app: typer.Typer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_load(folder: Path) -> None:
+        raise RuntimeError("unexpected state")
+
+    monkeypatch.setattr(MasterIndex, "load", broken_load)
+    result = run(app, "kospi", "--master-dir", str(DATA))
+    assert result.exit_code == 70
+    assert "Traceback" in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line == "kis-fetch: internal error: RuntimeError: unexpected state"
 
 
 def test_update_unknown_market(app: typer.Typer, tmp_path: Path) -> None:

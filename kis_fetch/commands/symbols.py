@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import tempfile
+import traceback
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
@@ -24,7 +25,13 @@ import typer
 from typer.core import TyperGroup
 
 from kis_fetch.config import is_loopback
-from kis_fetch.errors import EXIT_PARTIAL, ConfigError, InputError, KisFetchError
+from kis_fetch.errors import (
+    EXIT_PARTIAL,
+    EXIT_SOFTWARE,
+    ConfigError,
+    InputError,
+    KisFetchError,
+)
 from kis_fetch.masters import (
     DOMESTIC_MARKETS,
     DOMESTIC_TRAILER_BYTES,
@@ -83,7 +90,11 @@ class _DefaultListGroup(TyperGroup):
 
 
 def _report_errors(function: F) -> F:
-    """Print a KisFetchError as one line on stderr and exit with its code."""
+    """Print a KisFetchError as one line on stderr and exit with its code.
+
+    Any other exception is a bug. Its traceback goes to stderr, because these
+    commands have no -v option, and the exit code is EXIT_SOFTWARE.
+    """
 
     @wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -92,6 +103,14 @@ def _report_errors(function: F) -> F:
         except KisFetchError as exc:
             typer.echo(f"kis-fetch: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from exc
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            traceback.print_exc()
+            typer.echo(
+                f"kis-fetch: internal error: {type(exc).__name__}: {exc}", err=True
+            )
+            raise typer.Exit(EXIT_SOFTWARE) from None
 
     return wrapper  # type: ignore[return-value]
 
