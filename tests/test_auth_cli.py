@@ -259,6 +259,19 @@ def test_paper_key_on_real_server_exit_3(sim_factory) -> None:
     assert "use --env paper" in result.stderr
 
 
+@pytest.mark.parametrize("command", ["login", "logout"])
+def test_cache_folder_is_file_exit_3(sim, tmp_path, command) -> None:
+    cache = tmp_path / "cache"
+    cache.write_text("not a folder\n")
+    result = run("auth", command, base_url=sim.base_url)
+    assert result.exit_code == 3, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"kis-fetch: cannot use cache folder {cache}: it is a file; "
+        "set KIS_FETCH_CACHE_DIR to a writable folder"
+    ]
+    assert sim.stats()["requests"] == {}
+
+
 def test_unknown_profile_exit_3(clean_environment) -> None:
     (clean_environment / "config.toml").write_text("[profiles.one]\n[profiles.two]\n")
     result = run("auth", "status", "--profile", "three")

@@ -140,6 +140,48 @@ def test_token_reused_and_cache_modes(sim, tmp_path) -> None:
     assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
 
 
+CACHE_FIX = "set KIS_FETCH_CACHE_DIR to a writable folder"
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_cache_folder_is_file_exits_3(sim, tmp_path, resume) -> None:
+    cache = tmp_path / "cache"
+    cache.write_text("not a folder\n")
+    out = tmp_path / "prices.csv"
+    args = ["005930", "-o", str(out), *(["--resume"] if resume else [])]
+    result = run(args, base_url=sim.base_url, cache=cache)
+    assert result.exit_code == 3, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"kis-fetch: cannot use cache folder {cache}: it is a file; {CACHE_FIX}"
+    ]
+    assert sim.stats()["requests"] == {}
+    assert not out.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any folder")
+def test_cache_folder_not_writable_exits_3(sim, tmp_path) -> None:
+    parent = tmp_path / "read-only"
+    parent.mkdir(mode=0o500)
+    cache = parent / "cache"
+    try:
+        result = run(["005930"], base_url=sim.base_url, cache=cache)
+    finally:
+        parent.chmod(0o700)
+    assert result.exit_code == 3, result.output
+    assert f"cannot use cache folder {cache}: Permission denied" in result.stderr
+    assert CACHE_FIX in result.stderr
+
+
+def test_budget_folder_is_file_exits_3(sim, tmp_path) -> None:
+    (tmp_path / "budget").write_text("not a folder\n")
+    result = run(["005930"], base_url=sim.base_url, cache=tmp_path, masters=False)
+    assert result.exit_code == 3, result.output
+    budget = tmp_path / "budget"
+    expected = f"cannot use cache folder {budget}: it is a file; {CACHE_FIX}"
+    assert expected in result.stderr
+    assert sim.stats()["requests"] == {}
+
+
 def test_throttled_run_keeps_every_row(sim_factory, tmp_path) -> None:
     sim = sim_factory(rate_limit=5)
     codes = [f"{n:06d}" for n in (5930, 660, 35420, 5380, 51910, 6400, 68270, 28260)]

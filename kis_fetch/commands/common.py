@@ -332,6 +332,7 @@ def prepare_run(options: FetchOptions, console: Console) -> PreparedRun:
     """
     from rich.console import Console
 
+    from kis_fetch.auth import make_cache_dir
     from kis_fetch.config import DOCUMENTED_RATE, resolve_settings
     from kis_fetch.report import Reporter
     from kis_fetch.runner import OutputOptions
@@ -356,6 +357,10 @@ def prepare_run(options: FetchOptions, console: Console) -> PreparedRun:
         concurrency=options.concurrency,
         profile=options.profile,
     )
+    # Tokens, --resume locks, the shared request budget and the exchanges
+    # found for bare US symbols live in the cache folder, so an unusable one
+    # stops the run here, before any request or output.
+    make_cache_dir(settings.cache_dir)
     documented = DOCUMENTED_RATE[settings.env]
     if settings.rate > documented and not options.quiet:
         console.print(
