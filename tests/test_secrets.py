@@ -178,6 +178,21 @@ def test_resolved_settings_repr(tmp_path, monkeypatch) -> None:
     assert SECRET not in repr(resolved.config)
 
 
+def test_sim_key_repr_hides_secret() -> None:
+    spec = KeySpec(KEY, SECRET, "real")
+    assert SECRET not in repr(spec)
+    assert KEY in repr(spec)
+
+
+def test_sim_key_parse_error_hides_secret() -> None:
+    from kis_fetch.sim.config import parse_key
+
+    with pytest.raises(ValueError) as caught:
+        parse_key(f"{KEY}:{SECRET}:demo", "real")
+    assert SECRET not in str(caught.value)
+    assert f"invalid key {KEY!r}" in str(caught.value)
+
+
 def test_config_error_traceback(tmp_path, monkeypatch) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f'[profiles.p]\napp_secret = "{SECRET}"\nrate = -1\n')

@@ -25,7 +25,7 @@ class KeySpec:
     """An app key the simulator accepts, with its secret and server flavor."""
 
     appkey: str
-    appsecret: str
+    appsecret: str = field(repr=False)
     flavor: Flavor
 
 
@@ -131,7 +131,11 @@ def parse_key(text: str, default_flavor: Flavor) -> KeySpec:
     if len(parts) == 3 and parts[0] and parts[1] and parts[2] in ("real", "paper"):
         flavor: Flavor = "real" if parts[2] == "real" else "paper"
         return KeySpec(parts[0], parts[1], flavor)
-    raise ValueError(f"invalid key {text!r}: use KEY:SECRET or KEY:SECRET:real|paper")
+    # The message names only the text before the first colon, because the
+    # rest may be the secret.
+    raise ValueError(
+        f"invalid key {parts[0]!r}: use KEY:SECRET or KEY:SECRET:real|paper"
+    )
 
 
 def parse_fault_kinds(text: str) -> tuple[str, ...]:
