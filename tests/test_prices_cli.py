@@ -302,6 +302,25 @@ def test_paper_key_on_real_server(sim_factory, tmp_path) -> None:
     assert "--env paper" in result.stderr
 
 
+@pytest.mark.parametrize("tickers", [["A005930"], ["12345", "NAS:", "A005930"]])
+def test_skip_invalid_drops_every_ticker(sim, tmp_path, tickers) -> None:
+    result = run(
+        ["--format", "csv", "--skip-invalid", *tickers],
+        base_url=sim.base_url,
+        cache=tmp_path,
+    )
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("kis-fetch: skipping invalid tickers: ")
+    assert lines[1].startswith(
+        "kis-fetch: no valid tickers: every ticker was invalid and dropped by "
+        "--skip-invalid; use 6-character KRX codes"
+    )
+    assert len(lines) == 2
+    assert "no tickers given" not in result.stderr
+    assert sim.stats()["requests"] == {}
+
+
 def _spawn(args, env):
     return subprocess.Popen(
         [sys.executable, "-m", "kis_fetch", "prices", *args],

@@ -281,6 +281,12 @@ def gather_tickers(
                 "EXCD:SYMBOL (NAS:AAPL) or US symbols (AAPL), or pass --skip-invalid"
             )
         console.print(f"kis-fetch: skipping invalid tickers: {listed}", markup=False)
+    if not ticker_list.tickers and ticker_list.invalid:
+        raise InputError(
+            "no valid tickers: every ticker was invalid and dropped by "
+            "--skip-invalid; use 6-character KRX codes (005930), EXCD:SYMBOL "
+            "(NAS:AAPL) or US symbols (AAPL)"
+        )
     if not ticker_list.tickers:
         raise InputError(
             "no tickers given: pass TICKER arguments, -f FILE, or pipe a list on stdin"
