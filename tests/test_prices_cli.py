@@ -95,6 +95,38 @@ def test_batch_and_single_agree(sim, tmp_path) -> None:
     assert data_requests(sim, "intstock-multprice") == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(["--env", "paper"], {}), ([], {"KIS_ENV": "paper"})],
+)
+def test_batch_on_paper_exits_2(sim_factory, tmp_path, args, env) -> None:
+    sim = sim_factory(flavor="paper")
+    result = run(
+        ["--format", "csv", "--batch", *args, "005930"],
+        base_url=sim.base_url,
+        cache=tmp_path,
+        env=env,
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "kis-fetch: invalid --batch on the paper server: it does not offer "
+        "intstock-multprice; pass --no-batch, or --env real"
+    ]
+    assert sim.stats()["requests"] == {}
+
+
+def test_paper_without_batch_flag(sim_factory, tmp_path) -> None:
+    sim = sim_factory(flavor="paper", rate_limit=0)
+    result = run(
+        ["--format", "csv", "--env", "paper", "005930", "000660"],
+        base_url=sim.base_url,
+        cache=tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    assert [row["symbol"] for row in rows_of(result.stdout)] == ["005930", "000660"]
+    assert data_requests(sim, "intstock-multprice") == 0
+
+
 def test_bare_us_symbols_probe_and_cache(sim, tmp_path) -> None:
     result = run(
         ["--format", "csv", "AAPL", "IBM", "SPY"],
