@@ -37,12 +37,13 @@ class RunSummary:
     def elapsed(self) -> float:
         return (self.ended or time.monotonic()) - self.started
 
-    def line(self, *, interrupted: bool = False) -> str:
+    def line(self, *, interrupted: bool = False, resume: bool = False) -> str:
+        """Return the summary text; `resume` is True for a --resume run."""
         elapsed = self.elapsed
         rate = self.requests / elapsed if elapsed > 0 else 0.0
         parts = [f"fetched {self.fetched}", f"failed {self.failed}"]
         if self.skipped:
-            parts.append(f"skipped {self.skipped} already written")
+            parts.append(self._skipped_text(resume))
         if self.pages:
             parts.append(f"{self.pages} pages")
         parts += [
@@ -53,13 +54,37 @@ class RunSummary:
         text = ", ".join(parts)
         return f"interrupted: {text}" if interrupted else text
 
+    def _skipped_text(self, resume: bool) -> str:
+        # Without --resume, the runner skips only a ticker whose symbol another
+        # ticker already wrote, such as AAPL next to NAS:AAPL. With --resume,
+        # `skipped` adds those to the symbols already in the file.
+        count = self.skipped
+        if not resume:
+            return f"skipped {count} duplicate symbol{_plural(count)}"
+        return (
+            f"skipped {count} symbol{_plural(count)} already in the file "
+            "or duplicated in the input"
+        )
+
+
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
+
 
 class Reporter:
     """Progress bar (only on a terminal), failure lines and the summary."""
 
-    def __init__(self, console: Console, *, quiet: bool, show_progress: bool) -> None:
+    def __init__(
+        self,
+        console: Console,
+        *,
+        quiet: bool,
+        show_progress: bool,
+        resume: bool = False,
+    ) -> None:
         self.console = console
         self.quiet = quiet
+        self.resume = resume
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         if show_progress and not quiet:
@@ -112,6 +137,5 @@ class Reporter:
     def summary(self, summary: RunSummary, *, interrupted: bool = False) -> None:
         self.close()
         if not self.quiet:
-            self.console.print(
-                f"kis-fetch: {summary.line(interrupted=interrupted)}", highlight=False
-            )
+            text = summary.line(interrupted=interrupted, resume=self.resume)
+            self.console.print(f"kis-fetch: {text}", highlight=False)

@@ -441,7 +441,8 @@ def test_bare_and_explicit_symbol_written_once(sim, tmp_path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert [r["symbol"] for r in rows_of(result.stdout)] == ["AAPL"]
-    assert "skipped 1 already written" in result.stderr
+    assert "skipped 1 duplicate symbol," in result.stderr
+    assert "already" not in result.stderr
 
 
 def test_tsv_extension_writes_tabs_and_resumes(sim, tmp_path) -> None:
@@ -499,7 +500,10 @@ def test_class_share_dot_uses_kis_spelling(sim, tmp_path) -> None:
     assert resumed.exit_code == 0, resumed.output
     rows = rows_of(out.read_text())
     assert [r["symbol"] for r in rows] == ["BRK/B", "AAPL"]
-    assert "skipped 1 already written" in resumed.stderr
+    assert (
+        "skipped 1 symbol already in the file or duplicated in the input,"
+        in resumed.stderr
+    )
 
 
 def test_class_share_not_found_hints(sim, tmp_path) -> None:

@@ -378,6 +378,7 @@ def prepare_run(options: FetchOptions, console: Console) -> PreparedRun:
         console,
         quiet=options.quiet,
         show_progress=wants_progress(console, output),
+        resume=options.resume,
     )
     out = OutputOptions(
         fmt=chosen_format,
