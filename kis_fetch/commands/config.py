@@ -40,8 +40,10 @@ app_secret_env = "KIS_REAL_APP_SECRET"
 env = "real"
 # Server URL; plain http:// is accepted only for localhost or loopback.
 # base_url = "https://openapi.koreainvestment.com:9443"
-# Requests per second [default: 20 on real, 1 on paper].
-# rate = 20
+# Requests per second [default: 20 on real, 1 on paper]. A 2026 KIS notice
+# is reported to lower the real limit to 18 per account, so 18 is the safer
+# choice on a real account.
+# rate = 18
 # Requests in flight [default: sized from rate and observed latency].
 # concurrency = 16
 
