@@ -212,7 +212,9 @@ def test_plain_http_rejected_before_connect(
             f'default_profile = "remote"\n[profiles.remote]\nbase_url = "{url}"\n'
         )
     result = run(*args, **environ)
-    assert result.exit_code == 3, result.output
+    # A rejected flag is a usage error. The same value from the environment
+    # or a profile is a configuration error.
+    assert result.exit_code == (2 if how == "flag" else 3), result.output
     assert "refusing to send credentials over plain http" in result.stderr
     assert "example.invalid" in result.stderr
     assert no_network == []

@@ -268,9 +268,11 @@ def test_unreadable_file(clean_environment) -> None:
         ({}, {}, "concurrency = 0", ConfigError, "invalid concurrency in profile"),
         ({}, {}, 'base_url = "http://example.invalid"', ConfigError,
          "base_url in profile 'main'"),
-        ({"base_url": "http://example.invalid"}, {}, "", ConfigError,
+        ({"base_url": "http://example.invalid"}, {}, "", InputError,
          "refusing to send credentials over plain http"),
+        ({"base_url": "ftp://x"}, {}, "", InputError, "invalid server URL 'ftp://x'"),
         ({}, {"KIS_BASE_URL": "ftp://x"}, "", ConfigError, "invalid server URL"),
+        ({}, {}, 'base_url = "ftp://x"', ConfigError, "base_url in profile 'main'"),
     ],
 )  # fmt: skip
 def test_invalid_values(

@@ -274,6 +274,8 @@ def test_json_file_output(sim, tmp_path) -> None:
         (["005930"], {"KIS_APP_KEY": ""}, 3, "KIS_APP_KEY"),
         (["005930"], {"KIS_BASE_URL": "http://example.com"}, 3, "plain http"),
         (["005930", "--env", "mock"], {}, 2, "--env"),
+        (["005930", "--base-url", "ftp://x"], {}, 2, "invalid server URL 'ftp://x'"),
+        (["005930"], {"KIS_BASE_URL": "ftp://x"}, 3, "invalid server URL 'ftp://x'"),
     ],
 )
 def test_exit_codes_and_messages(sim, tmp_path, args, env, code, message) -> None:

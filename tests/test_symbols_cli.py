@@ -355,17 +355,28 @@ def test_update_bad_zip_keeps_old_copy(
     assert sorted(p.name for p in target.iterdir()) == ["NASMST.COD", "kosdaq_code.mst"]
 
 
-def test_update_rejects_remote_http(app: typer.Typer, tmp_path: Path) -> None:
-    result = run(
-        app,
-        "update",
-        "--base-url",
-        "http://example.com/master",
-        "--master-dir",
-        str(tmp_path),
-    )
-    assert result.exit_code == 3
-    assert "rejected plain http master URL" in result.stderr
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://example.com/master", "rejected plain http master URL"),
+        ("ftp://x", "invalid master URL 'ftp://x'"),
+    ],
+)
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_update_rejects_bad_url(
+    app: typer.Typer, tmp_path: Path, url: str, message: str, how: str
+) -> None:
+    args = ["update", "--master-dir", str(tmp_path)]
+    environ = {}
+    if how == "flag":
+        args += ["--base-url", url]
+    else:
+        environ["KIS_FETCH_MASTER_URL"] = url
+    result = run(app, *args, env=environ)
+    # A rejected flag is a usage error. The same value from the environment
+    # is a configuration error.
+    assert result.exit_code == (2 if how == "flag" else 3), result.output
+    assert message in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 

@@ -357,6 +357,7 @@ def _silence_stdout() -> None:
 
 
 def update_masters(
+    context: typer.Context,
     markets: list[str] | None = typer.Argument(
         None,
         metavar="MARKET",
@@ -382,7 +383,11 @@ def update_masters(
     ),
 ) -> None:
     """Download the master files and replace the local copies."""
-    base = check_download_url(base_url or DEFAULT_MASTER_URL)
+    # Compared by name, because typer 0.29 vendors click and its
+    # ParameterSource enum lives in a private module.
+    source = context.get_parameter_source("base_url")
+    from_flag = source is not None and source.name == "COMMANDLINE"
+    base = check_download_url(base_url or DEFAULT_MASTER_URL, from_flag=from_flag)
     selected = [market for market, _ in _expand_markets(markets or [])]
     selected = selected or list(DEFAULT_UPDATE_MARKETS)
     folder = master_dir or default_master_dir()
@@ -403,20 +408,22 @@ def update_masters(
         raise typer.Exit(EXIT_PARTIAL)
 
 
-def check_download_url(url: str) -> str:
+def check_download_url(url: str, *, from_flag: bool = False) -> str:
     """Validate the download URL: https anywhere, plain http only on loopback.
 
-    Raises ConfigError otherwise, since an unencrypted download from a remote
-    host could be altered on the way.
+    An unencrypted download from a remote host could be altered on the way.
+    Raises InputError (exit 2) for a --base-url flag and ConfigError (exit 3)
+    for a value from KIS_FETCH_MASTER_URL.
     """
+    error = InputError if from_flag else ConfigError
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
+        raise error(
             f"invalid master URL {url!r}: use https://HOST/PATH in --base-url "
             "or KIS_FETCH_MASTER_URL"
         )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError(
+        raise error(
             f"rejected plain http master URL {url!r}: use https://, or http:// "
             "only for localhost or a loopback address"
         )
