@@ -104,10 +104,22 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def private_dir(path: Path) -> Path:
-    """Create `path` and its missing parents with mode 0700 and return it."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
+def make_cache_dir(path: Path) -> Path:
+    """Create the cache folder `path` with mode 0700 and return it.
+
+    Missing parents are created too. Raises ConfigError naming the folder
+    when it cannot be created or made private, for example because a regular
+    file has its name or the parent folder is not writable.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path, 0o700)
+    except OSError as exc:
+        reason = "it is a file" if path.is_file() else exc.strerror or str(exc)
+        raise ConfigError(
+            f"cannot use cache folder {path}: {reason}; "
+            "set KIS_FETCH_CACHE_DIR to a writable folder"
+        ) from None
     return path
 
 
@@ -123,8 +135,8 @@ class TokenCache:
         self.base_url = base_url
 
     def ensure_folder(self) -> None:
-        private_dir(self.folder.parent)
-        private_dir(self.folder)
+        make_cache_dir(self.folder.parent)
+        make_cache_dir(self.folder)
 
     def _read(self) -> dict[str, Any]:
         try:

@@ -100,20 +100,23 @@ def config_path() -> Path:
     return default_config_dir() / "config.toml"
 
 
-def check_base_url(url: str) -> str:
+def check_base_url(url: str, *, from_flag: bool = False) -> str:
     """Validate a server URL: https anywhere, plain http only on loopback.
 
     Credentials travel in headers and bodies, so sending them unencrypted to a
-    remote host would leak them.
+    remote host would leak them. Raises InputError (exit 2) for a --base-url
+    flag and ConfigError (exit 3) for a value from the environment or a
+    profile, as `--env` does.
     """
+    error = InputError if from_flag else ConfigError
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
+        raise error(
             f"invalid server URL {url!r}: expected https://HOST[:PORT]; "
             "set --base-url or KIS_BASE_URL"
         )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError(
+        raise error(
             f"refusing to send credentials over plain http to {parts.hostname}: "
             "use https://, or http:// only for localhost or a loopback address"
         )
@@ -381,7 +384,7 @@ def resolve_with_sources(
         except ConfigError as exc:
             raise ConfigError(f"{config.where(name, 'base_url')}: {exc}") from None
     else:
-        url = check_base_url(chosen_url)
+        url = check_base_url(chosen_url, from_flag=sources["base_url"] == "flag")
 
     missing: dict[str, str] = {}
     app_key, sources["app_key"] = _credential("app_key", values, name, config, missing)

@@ -9,7 +9,8 @@ Every error the tool reports to a user derives from KisFetchError::
         └── NotFoundError KIS does not quote the symbol (that ticker fails)
 
 The CLI maps each class to its exit code in one place and prints the message
-alone, without a traceback.
+alone, without a traceback. Any other exception is a bug in kis-fetch and
+exits EXIT_SOFTWARE (70), so scripts can tell it from failed tickers (1).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 3
+# An internal error, as EX_SOFTWARE in BSD's sysexits.h.
+EXIT_SOFTWARE = 70
 EXIT_SIGINT = 130
 EXIT_BROKEN_PIPE = 141
 EXIT_SIGTERM = 143

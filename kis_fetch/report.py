@@ -26,7 +26,11 @@ class RunSummary:
     total: int = 0
     fetched: int = 0
     failed: int = 0
+    # Symbols already in the output file of a --resume run.
     skipped: int = 0
+    # Tickers whose series another ticker of the input already wrote, such as
+    # AAPL next to NAS:AAPL.
+    duplicates: int = 0
     pages: int = 0
     requests: int = 0
     throttled: int = 0
@@ -38,11 +42,15 @@ class RunSummary:
         return (self.ended or time.monotonic()) - self.started
 
     def line(self, *, interrupted: bool = False) -> str:
+        """Return the summary text."""
         elapsed = self.elapsed
         rate = self.requests / elapsed if elapsed > 0 else 0.0
         parts = [f"fetched {self.fetched}", f"failed {self.failed}"]
         if self.skipped:
-            parts.append(f"skipped {self.skipped} already written")
+            parts.append(f"skipped {self.skipped} already in the file")
+        if self.duplicates:
+            plural = _plural(self.duplicates)
+            parts.append(f"skipped {self.duplicates} duplicate symbol{plural}")
         if self.pages:
             parts.append(f"{self.pages} pages")
         parts += [
@@ -54,10 +62,20 @@ class RunSummary:
         return f"interrupted: {text}" if interrupted else text
 
 
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
 class Reporter:
     """Progress bar (only on a terminal), failure lines and the summary."""
 
-    def __init__(self, console: Console, *, quiet: bool, show_progress: bool) -> None:
+    def __init__(
+        self,
+        console: Console,
+        *,
+        quiet: bool,
+        show_progress: bool,
+    ) -> None:
         self.console = console
         self.quiet = quiet
         self._progress: Progress | None = None
@@ -112,6 +130,5 @@ class Reporter:
     def summary(self, summary: RunSummary, *, interrupted: bool = False) -> None:
         self.close()
         if not self.quiet:
-            self.console.print(
-                f"kis-fetch: {summary.line(interrupted=interrupted)}", highlight=False
-            )
+            text = summary.line(interrupted=interrupted)
+            self.console.print(f"kis-fetch: {text}", highlight=False)

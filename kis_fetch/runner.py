@@ -156,7 +156,7 @@ async def run_job(
                 rows = [kind.row_values(row) for row in outcome.rows]
                 series = (rows[0][0], rows[0][1]) if rows else None
                 if series is not None and series in written:
-                    summary.skipped += 1
+                    summary.duplicates += 1
                 else:
                     if series is not None:
                         written.add(series)

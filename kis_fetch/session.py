@@ -13,7 +13,7 @@ from types import TracebackType
 
 import httpx
 
-from kis_fetch.auth import TokenManager, private_dir
+from kis_fetch.auth import TokenManager, make_cache_dir
 from kis_fetch.client import KisClient
 from kis_fetch.config import Settings
 from kis_fetch.errors import EXIT_SIGINT, EXIT_SIGTERM
@@ -69,9 +69,9 @@ class Session:
         self.tokens = TokenManager(self.http, settings, on_wait=on_wait)
         self._schedule: SharedSchedule | None = None
         if shared_budget:
-            folder = private_dir(settings.cache_dir) / "budget"
+            folder = make_cache_dir(settings.cache_dir) / "budget"
             self._schedule = SharedSchedule(
-                private_dir(folder) / f"{self.tokens.cache.key_id}.slot"
+                make_cache_dir(folder) / f"{self.tokens.cache.key_id}.slot"
             )
         self.rate = RateController(settings.rate, shared=self._schedule)
         self.client = KisClient(self.http, settings, self.tokens, self.rate)

@@ -212,7 +212,9 @@ def test_plain_http_rejected_before_connect(
             f'default_profile = "remote"\n[profiles.remote]\nbase_url = "{url}"\n'
         )
     result = run(*args, **environ)
-    assert result.exit_code == 3, result.output
+    # A rejected flag is a usage error. The same value from the environment
+    # or a profile is a configuration error.
+    assert result.exit_code == (2 if how == "flag" else 3), result.output
     assert "refusing to send credentials over plain http" in result.stderr
     assert "example.invalid" in result.stderr
     assert no_network == []
@@ -257,6 +259,19 @@ def test_paper_key_on_real_server_exit_3(sim_factory) -> None:
     assert result.exit_code == 3
     assert "EGW02004" in result.stderr
     assert "use --env paper" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["login", "logout"])
+def test_cache_folder_is_file_exit_3(sim, tmp_path, command) -> None:
+    cache = tmp_path / "cache"
+    cache.write_text("not a folder\n")
+    result = run("auth", command, base_url=sim.base_url)
+    assert result.exit_code == 3, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"kis-fetch: cannot use cache folder {cache}: it is a file; "
+        "set KIS_FETCH_CACHE_DIR to a writable folder"
+    ]
+    assert sim.stats()["requests"] == {}
 
 
 def test_unknown_profile_exit_3(clean_environment) -> None:

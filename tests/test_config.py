@@ -268,9 +268,11 @@ def test_unreadable_file(clean_environment) -> None:
         ({}, {}, "concurrency = 0", ConfigError, "invalid concurrency in profile"),
         ({}, {}, 'base_url = "http://example.invalid"', ConfigError,
          "base_url in profile 'main'"),
-        ({"base_url": "http://example.invalid"}, {}, "", ConfigError,
+        ({"base_url": "http://example.invalid"}, {}, "", InputError,
          "refusing to send credentials over plain http"),
+        ({"base_url": "ftp://x"}, {}, "", InputError, "invalid server URL 'ftp://x'"),
         ({}, {"KIS_BASE_URL": "ftp://x"}, "", ConfigError, "invalid server URL"),
+        ({}, {}, 'base_url = "ftp://x"', ConfigError, "base_url in profile 'main'"),
     ],
 )  # fmt: skip
 def test_invalid_values(
@@ -394,7 +396,7 @@ def test_template_parses_with_profiles(clean_environment, monkeypatch) -> None:
     assert settings.base_url == SERVERS["paper"]
 
 
-def test_show_sources_and_mask(clean_environment) -> None:
+def test_show_sources_and_hidden_secret(clean_environment) -> None:
     write_config(clean_environment, PROFILE_FILE)
     result = run_cli(
         "config", "show", "--profile", "main", "--rate", "2",
@@ -406,7 +408,8 @@ def test_show_sources_and_mask(clean_environment) -> None:
     assert lines["env"].endswith("[profile 'main']")
     assert "https://env.example.com  [env KIS_BASE_URL]" in lines["base_url"]
     assert "2 requests/s  [flag]" in lines["rate"]
-    assert "prof********" in lines["app_secret"]
+    assert "prof********  [profile 'main']" in lines["app_key"]
+    assert lines["app_secret"].endswith("  set (hidden)  [profile 'main']")
     assert "profile-secret-0001" not in result.output
 
 

@@ -71,11 +71,11 @@ def test_short_token_life_one_issuance_per_expiry(sim_factory, tmp_path) -> None
         rate_limit=0,
         latency_min=0.02,
         latency_max=0.02,
-        token_lifetime=1.5,
+        token_lifetime=2.5,
         issuance_interval=1.0,
         same_token_window=0,
     )
-    codes = stock_codes(80)
+    codes = stock_codes(120)
     env = environment(sim.base_url, tmp_path, KIS_FETCH_TOKEN_INTERVAL="1")
     started = time.monotonic()
     result = fetch(["--no-batch", "--rate", "20", *codes], env)
@@ -84,9 +84,10 @@ def test_short_token_life_one_issuance_per_expiry(sim_factory, tmp_path) -> None
     assert symbols(result) == codes
     stats = sim.stats()
     issued = stats["tokens_issued"][KEY]
-    # A token is replaced shortly before each expiry: one issuance per
-    # 1.35 s of token life, plus the first.
-    assert 2 <= issued <= elapsed / 1.35 + 2
+    # A token is replaced 10% of its life before expiry: one issuance per
+    # 2.25 s, plus the first. A busy machine can stretch a request past that
+    # 0.25 s margin, so the bound allows one replacement more.
+    assert 2 <= issued <= elapsed / 2.25 + 2, stats
     assert stats["token_too_soon_total"] == 0
     assert stats["errors"].get("EGW00123", 0) == 0
 

@@ -95,6 +95,38 @@ def test_batch_and_single_agree(sim, tmp_path) -> None:
     assert data_requests(sim, "intstock-multprice") == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(["--env", "paper"], {}), ([], {"KIS_ENV": "paper"})],
+)
+def test_batch_on_paper_exits_2(sim_factory, tmp_path, args, env) -> None:
+    sim = sim_factory(flavor="paper")
+    result = run(
+        ["--format", "csv", "--batch", *args, "005930"],
+        base_url=sim.base_url,
+        cache=tmp_path,
+        env=env,
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "kis-fetch: invalid --batch on the paper server: it does not offer "
+        "intstock-multprice; pass --no-batch, or --env real"
+    ]
+    assert sim.stats()["requests"] == {}
+
+
+def test_paper_without_batch_flag(sim_factory, tmp_path) -> None:
+    sim = sim_factory(flavor="paper", rate_limit=0)
+    result = run(
+        ["--format", "csv", "--env", "paper", "005930", "000660"],
+        base_url=sim.base_url,
+        cache=tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    assert [row["symbol"] for row in rows_of(result.stdout)] == ["005930", "000660"]
+    assert data_requests(sim, "intstock-multprice") == 0
+
+
 def test_bare_us_symbols_probe_and_cache(sim, tmp_path) -> None:
     result = run(
         ["--format", "csv", "AAPL", "IBM", "SPY"],
@@ -138,6 +170,48 @@ def test_token_reused_and_cache_modes(sim, tmp_path) -> None:
     assert stat.S_IMODE(token_files[0].stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "tokens").stat().st_mode) == 0o700
     assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
+
+
+CACHE_FIX = "set KIS_FETCH_CACHE_DIR to a writable folder"
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_cache_folder_is_file_exits_3(sim, tmp_path, resume) -> None:
+    cache = tmp_path / "cache"
+    cache.write_text("not a folder\n")
+    out = tmp_path / "prices.csv"
+    args = ["005930", "-o", str(out), *(["--resume"] if resume else [])]
+    result = run(args, base_url=sim.base_url, cache=cache)
+    assert result.exit_code == 3, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"kis-fetch: cannot use cache folder {cache}: it is a file; {CACHE_FIX}"
+    ]
+    assert sim.stats()["requests"] == {}
+    assert not out.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any folder")
+def test_cache_folder_not_writable_exits_3(sim, tmp_path) -> None:
+    parent = tmp_path / "read-only"
+    parent.mkdir(mode=0o500)
+    cache = parent / "cache"
+    try:
+        result = run(["005930"], base_url=sim.base_url, cache=cache)
+    finally:
+        parent.chmod(0o700)
+    assert result.exit_code == 3, result.output
+    assert f"cannot use cache folder {cache}: Permission denied" in result.stderr
+    assert CACHE_FIX in result.stderr
+
+
+def test_budget_folder_is_file_exits_3(sim, tmp_path) -> None:
+    (tmp_path / "budget").write_text("not a folder\n")
+    result = run(["005930"], base_url=sim.base_url, cache=tmp_path, masters=False)
+    assert result.exit_code == 3, result.output
+    budget = tmp_path / "budget"
+    expected = f"cannot use cache folder {budget}: it is a file; {CACHE_FIX}"
+    assert expected in result.stderr
+    assert sim.stats()["requests"] == {}
 
 
 def test_throttled_run_keeps_every_row(sim_factory, tmp_path) -> None:
@@ -200,6 +274,8 @@ def test_json_file_output(sim, tmp_path) -> None:
         (["005930"], {"KIS_APP_KEY": ""}, 3, "KIS_APP_KEY"),
         (["005930"], {"KIS_BASE_URL": "http://example.com"}, 3, "plain http"),
         (["005930", "--env", "mock"], {}, 2, "--env"),
+        (["005930", "--base-url", "ftp://x"], {}, 2, "invalid server URL 'ftp://x'"),
+        (["005930"], {"KIS_BASE_URL": "ftp://x"}, 3, "invalid server URL 'ftp://x'"),
     ],
 )
 def test_exit_codes_and_messages(sim, tmp_path, args, env, code, message) -> None:
@@ -214,6 +290,28 @@ def test_exit_codes_and_messages(sim, tmp_path, args, env, code, message) -> Non
     assert message in result.stderr
     assert "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_internal_error_exits_70(monkeypatch, tmp_path) -> None:
+    import kis_fetch.prices
+
+    async def broken_run(*args, **kwargs) -> int:
+        raise RuntimeError("unexpected state")
+
+    monkeypatch.setattr(kis_fetch.prices, "run_prices", broken_run)
+    result = run(["005930"], base_url="http://127.0.0.1:9", cache=tmp_path)
+    assert result.exit_code == 70
+    assert result.stderr.strip().splitlines() == [
+        "kis-fetch: internal error: RuntimeError: unexpected state "
+        "(run with -vv for details)"
+    ]
+
+
+def test_help_lists_internal_error_code() -> None:
+    result = CliRunner().invoke(app, ["prices", "--help"])
+    assert result.exit_code == 0
+    # click wraps the epilog at 80 columns whatever the terminal width.
+    assert "70 internal error" in " ".join(result.stdout.split())
 
 
 def test_rejected_secret_exits_3(sim_factory, tmp_path) -> None:
@@ -247,6 +345,25 @@ def process_env(base_url: str, cache: Path) -> dict[str, str]:
         "KIS_FETCH_CACHE_DIR": str(cache),
         "KIS_FETCH_MASTER_DIR": str(MASTER_DIR),
     }
+
+
+@pytest.mark.parametrize("tickers", [["A005930"], ["12345", "NAS:", "A005930"]])
+def test_skip_invalid_drops_every_ticker(sim, tmp_path, tickers) -> None:
+    result = run(
+        ["--format", "csv", "--skip-invalid", *tickers],
+        base_url=sim.base_url,
+        cache=tmp_path,
+    )
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("kis-fetch: skipping invalid tickers: ")
+    assert lines[1].startswith(
+        "kis-fetch: no valid tickers: every ticker was invalid and dropped by "
+        "--skip-invalid; use 6-character KRX codes"
+    )
+    assert len(lines) == 2
+    assert "no tickers given" not in result.stderr
+    assert sim.stats()["requests"] == {}
 
 
 def _spawn(args, env):
@@ -325,7 +442,8 @@ def test_bare_and_explicit_symbol_written_once(sim, tmp_path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert [r["symbol"] for r in rows_of(result.stdout)] == ["AAPL"]
-    assert "skipped 1 already written" in result.stderr
+    assert "skipped 1 duplicate symbol," in result.stderr
+    assert "already" not in result.stderr
 
 
 def test_stdin_dash_keeps_its_place(sim, tmp_path) -> None:
@@ -454,7 +572,7 @@ def test_class_share_dot_uses_kis_spelling(sim, tmp_path) -> None:
     assert resumed.exit_code == 0, resumed.output
     rows = rows_of(out.read_text())
     assert [r["symbol"] for r in rows] == ["BRK/B", "AAPL"]
-    assert "skipped 1 already written" in resumed.stderr
+    assert "skipped 1 already in the file," in resumed.stderr
 
 
 def test_class_share_not_found_hints(sim, tmp_path) -> None:

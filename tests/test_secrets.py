@@ -21,7 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 KEY = "SECRETS-TEST-KEY-0001"
 # Distinctive enough that any appearance in the output is a leak.
 SECRET = "zq7-DISTINCTIVE-app-secret-Xv93kLpQ"
-# `secret.mask` keeps the first four characters, so the rest must never show.
+# No part of the secret may show, not even the four characters that
+# `secret.mask` keeps of an app key.
+SECRET_HEAD = SECRET[:4]
 SECRET_TAIL = SECRET[4:]
 
 
@@ -60,6 +62,7 @@ def assert_no_leak(output: str, tokens: list[str]) -> None:
     joined = "".join(output.split())
     for text in (output, joined):
         assert SECRET not in text
+        assert SECRET_HEAD not in text
         assert SECRET_TAIL not in text
         for token in tokens:
             assert token not in text
@@ -173,6 +176,21 @@ def test_resolved_settings_repr(tmp_path, monkeypatch) -> None:
     assert resolved.settings.app_secret.reveal() == SECRET
     assert SECRET not in repr(resolved)
     assert SECRET not in repr(resolved.config)
+
+
+def test_sim_key_repr_hides_secret() -> None:
+    spec = KeySpec(KEY, SECRET, "real")
+    assert SECRET not in repr(spec)
+    assert KEY in repr(spec)
+
+
+def test_sim_key_parse_error_hides_secret() -> None:
+    from kis_fetch.sim.config import parse_key
+
+    with pytest.raises(ValueError) as caught:
+        parse_key(f"{KEY}:{SECRET}:demo", "real")
+    assert SECRET not in str(caught.value)
+    assert f"invalid key {KEY!r}" in str(caught.value)
 
 
 def test_config_error_traceback(tmp_path, monkeypatch) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -861,6 +862,42 @@ def test_sim_command_missing_master_dir(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "no master files" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "-1"])
+def test_sim_port_out_of_range(port: str) -> None:
+    command = [sys.executable, "-m", "kis_fetch.sim", "--port", port,
+               "--master-dir", str(MASTER_DIR)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"kis-fetch sim: invalid --port {port}: use 1 to 65535, or 0 for a free port"
+    ]
+
+
+def test_sim_port_in_use() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "kis_fetch.sim", "--port", str(port),
+                   "--master-dir", str(MASTER_DIR)]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in lines[0]
+    assert "address already in use" in lines[0]
+    assert "or --port 0 for a free port" in lines[0]
+
+
+def test_sim_config_port_out_of_range() -> None:
+    from kis_fetch.sim import SimConfig
+
+    with pytest.raises(ValueError, match="invalid port 70000"):
+        SimConfig(master_dir=MASTER_DIR, port=70000)
 
 
 def test_start_in_thread_missing_master_dir(tmp_path: Path) -> None:

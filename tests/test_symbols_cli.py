@@ -20,6 +20,7 @@ import typer
 from typer.testing import CliRunner
 
 from kis_fetch.commands.symbols import register
+from kis_fetch.masters import MasterIndex
 from kis_fetch.tickers import parse_ticker, read_tickers
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -354,18 +355,43 @@ def test_update_bad_zip_keeps_old_copy(
     assert sorted(p.name for p in target.iterdir()) == ["NASMST.COD", "kosdaq_code.mst"]
 
 
-def test_update_rejects_remote_http(app: typer.Typer, tmp_path: Path) -> None:
-    result = run(
-        app,
-        "update",
-        "--base-url",
-        "http://example.com/master",
-        "--master-dir",
-        str(tmp_path),
-    )
-    assert result.exit_code == 3
-    assert "rejected plain http master URL" in result.stderr
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://example.com/master", "rejected plain http master URL"),
+        ("ftp://x", "invalid master URL 'ftp://x'"),
+    ],
+)
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_update_rejects_bad_url(
+    app: typer.Typer, tmp_path: Path, url: str, message: str, how: str
+) -> None:
+    args = ["update", "--master-dir", str(tmp_path)]
+    environ = {}
+    if how == "flag":
+        args += ["--base-url", url]
+    else:
+        environ["KIS_FETCH_MASTER_URL"] = url
+    result = run(app, *args, env=environ)
+    # A rejected flag is a usage error. The same value from the environment
+    # is a configuration error.
+    assert result.exit_code == (2 if how == "flag" else 3), result.output
+    assert message in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_internal_error_exits_70(
+    app: typer.Typer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_load(folder: Path) -> None:
+        raise RuntimeError("unexpected state")
+
+    monkeypatch.setattr(MasterIndex, "load", broken_load)
+    result = run(app, "kospi", "--master-dir", str(DATA))
+    assert result.exit_code == 70
+    assert "Traceback" in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line == "kis-fetch: internal error: RuntimeError: unexpected state"
 
 
 def test_update_unknown_market(app: typer.Typer, tmp_path: Path) -> None:

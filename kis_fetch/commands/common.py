@@ -16,8 +16,8 @@ import typer
 
 from kis_fetch.errors import (
     EXIT_BROKEN_PIPE,
-    EXIT_PARTIAL,
     EXIT_SIGINT,
+    EXIT_SOFTWARE,
     InputError,
     KisFetchError,
 )
@@ -37,7 +37,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_CODES_HELP = (
     "Exit codes: 0 all fetched; 1 some tickers failed (the rest are written); "
     "2 usage or input error; 3 configuration or authentication error; "
-    "130 interrupted (SIGINT); 141 output pipe closed; 143 terminated (SIGTERM)."
+    "70 internal error (a bug in kis-fetch); 130 interrupted (SIGINT); "
+    "141 output pipe closed; 143 terminated (SIGTERM)."
 )
 
 # Hidden from the Arguments list, where typer 0.29 prints the Python type
@@ -186,7 +187,7 @@ def reported_errors() -> Iterator[None]:
             "(run with -vv for details)",
             err=True,
         )
-        raise typer.Exit(EXIT_PARTIAL) from None
+        raise typer.Exit(EXIT_SOFTWARE) from None
 
 
 def _silence_stdout() -> None:
@@ -286,6 +287,12 @@ def gather_tickers(
                 "EXCD:SYMBOL (NAS:AAPL) or US symbols (AAPL), or pass --skip-invalid"
             )
         console.print(f"kis-fetch: skipping invalid tickers: {listed}", markup=False)
+    if not ticker_list.tickers and ticker_list.invalid:
+        raise InputError(
+            "no valid tickers: every ticker was invalid and dropped by "
+            "--skip-invalid; use 6-character KRX codes (005930), EXCD:SYMBOL "
+            "(NAS:AAPL) or US symbols (AAPL)"
+        )
     if not ticker_list.tickers:
         raise InputError(
             "no tickers given: pass TICKER arguments, -f FILE, or pipe a list on stdin"
@@ -337,6 +344,7 @@ def prepare_run(options: FetchOptions, console: Console) -> PreparedRun:
     """
     from rich.console import Console
 
+    from kis_fetch.auth import make_cache_dir
     from kis_fetch.config import DOCUMENTED_RATE, resolve_settings
     from kis_fetch.output import STDOUT_PATHS, is_stream_path
     from kis_fetch.report import Reporter
@@ -364,6 +372,10 @@ def prepare_run(options: FetchOptions, console: Console) -> PreparedRun:
         concurrency=options.concurrency,
         profile=options.profile,
     )
+    # Tokens, --resume locks, the shared request budget and the exchanges
+    # found for bare US symbols live in the cache folder, so an unusable one
+    # stops the run here, before any request or output.
+    make_cache_dir(settings.cache_dir)
     documented = DOCUMENTED_RATE[settings.env]
     if settings.rate > documented and not options.quiet:
         console.print(

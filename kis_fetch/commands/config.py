@@ -40,8 +40,10 @@ app_secret_env = "KIS_REAL_APP_SECRET"
 env = "real"
 # Server URL; plain http:// is accepted only for localhost or loopback.
 # base_url = "https://openapi.koreainvestment.com:9443"
-# Requests per second [default: 20 on real, 1 on paper].
-# rate = 20
+# Requests per second [default: 20 on real, 1 on paper]. A 2026 KIS notice
+# is reported to lower the real limit to 18 per account, so 18 is the safer
+# choice on a real account.
+# rate = 18
 # Requests in flight [default: sized from rate and observed latency].
 # concurrency = 16
 
@@ -69,9 +71,10 @@ def show(
 ) -> None:
     """Print the settings in effect and where each came from.
 
-    Sources: flag, env VARIABLE, profile NAME or default. The app secret is
-    masked and the access token is never printed. Exits 3 when the
-    credentials are missing, after printing the table.
+    Sources: flag, env VARIABLE, profile NAME or default. The app key is
+    masked, and no character of the app secret or the access token is
+    printed. Exits 3 when the credentials are missing, after printing the
+    table.
     """
     common.setup_logging(verbose, common.stderr_console())
     with common.reported_errors():
@@ -98,9 +101,7 @@ def _show(
         "" if config.exists else " (not found; create it with: kis-fetch config init)"
     )
     app_key = mask(settings.app_key) if settings.app_key else "(not set)"
-    app_secret = (
-        mask(settings.app_secret.reveal()) if settings.app_secret else "(not set)"
-    )
+    app_secret = "set (hidden)" if settings.app_secret else "(not set)"
     concurrency_text = (
         "auto" if settings.concurrency is None else str(settings.concurrency)
     )

@@ -13,6 +13,8 @@ from kis_fetch.commands.config import PROFILE_OPTION
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from kis_fetch.config import Settings
+
 
 def prices(
     tickers: list[str] = common.TICKER_ARGUMENT,
@@ -67,6 +69,7 @@ def _run(options: common.FetchOptions, batch: bool | None, console: Console) -> 
     from kis_fetch.prices import run_prices
 
     run = common.prepare_run(options, console)
+    check_batch(batch, run.settings)
     with run.reporter:
         return asyncio.run(
             run_prices(
@@ -78,6 +81,18 @@ def _run(options: common.FetchOptions, batch: bool | None, console: Console) -> 
                 batch=batch,
                 timeout=options.timeout,
             )  # fmt: skip
+        )
+
+
+def check_batch(batch: bool | None, settings: Settings) -> None:
+    """Reject an explicit --batch on the paper server, which lacks the
+    multi-symbol price TR (intstock-multprice)."""
+    from kis_fetch.errors import InputError
+
+    if batch and settings.is_paper:
+        raise InputError(
+            "invalid --batch on the paper server: it does not offer "
+            "intstock-multprice; pass --no-batch, or --env real"
         )
 
 

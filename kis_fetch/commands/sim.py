@@ -103,12 +103,14 @@ def sim(
     """Run a local simulator of the KIS Open API quotation gateway.
 
     Prints 'listening on http://HOST:PORT' once ready and serves until
-    Ctrl-C or SIGTERM.
+    Ctrl-C or SIGTERM. Exits 2 for an invalid option or missing master
+    files, and 1 when it cannot listen on HOST:PORT.
     """
     import logging
 
-    from kis_fetch.errors import InputError
+    from kis_fetch.errors import EXIT_USAGE, InputError
     from kis_fetch.sim.config import (
+        MAX_PORT,
         Flavor,
         SimConfig,
         parse_fault_kinds,
@@ -116,6 +118,16 @@ def sim(
         parse_latency,
     )
     from kis_fetch.sim.runner import run
+
+    # Checked here for a one-line error. SimConfig rejects the port too, but
+    # that error goes through typer.BadParameter, which adds the usage text.
+    if not 0 <= port <= MAX_PORT:
+        typer.echo(
+            f"kis-fetch sim: invalid --port {port}: use 1 to {MAX_PORT}, "
+            "or 0 for a free port",
+            err=True,
+        )
+        raise typer.Exit(EXIT_USAGE)
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -153,9 +165,15 @@ def sim(
         run(config)
     except (FileNotFoundError, InputError) as exc:
         typer.echo(f"kis-fetch sim: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise typer.Exit(EXIT_USAGE) from exc
     except OSError as exc:
-        typer.echo(f"kis-fetch sim: cannot listen on {host}:{port}: {exc}", err=True)
+        # bind() fails when the address is in use or needs privileges, and
+        # getaddrinfo() when the host name does not resolve.
+        typer.echo(
+            f"kis-fetch sim: cannot listen on {host}:{port}: {exc}; choose "
+            "another --host or --port, or --port 0 for a free port",
+            err=True,
+        )
         raise typer.Exit(1) from exc
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import tempfile
+import traceback
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
@@ -24,7 +25,13 @@ import typer
 from typer.core import TyperGroup
 
 from kis_fetch.config import is_loopback
-from kis_fetch.errors import EXIT_PARTIAL, ConfigError, InputError, KisFetchError
+from kis_fetch.errors import (
+    EXIT_PARTIAL,
+    EXIT_SOFTWARE,
+    ConfigError,
+    InputError,
+    KisFetchError,
+)
 from kis_fetch.masters import (
     DOMESTIC_MARKETS,
     DOMESTIC_TRAILER_BYTES,
@@ -83,7 +90,11 @@ class _DefaultListGroup(TyperGroup):
 
 
 def _report_errors(function: F) -> F:
-    """Print a KisFetchError as one line on stderr and exit with its code."""
+    """Print a KisFetchError as one line on stderr and exit with its code.
+
+    Any other exception is a bug. Its traceback goes to stderr, because these
+    commands have no -v option, and the exit code is EXIT_SOFTWARE.
+    """
 
     @wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -92,6 +103,14 @@ def _report_errors(function: F) -> F:
         except KisFetchError as exc:
             typer.echo(f"kis-fetch: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from exc
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            traceback.print_exc()
+            typer.echo(
+                f"kis-fetch: internal error: {type(exc).__name__}: {exc}", err=True
+            )
+            raise typer.Exit(EXIT_SOFTWARE) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -338,6 +357,7 @@ def _silence_stdout() -> None:
 
 
 def update_masters(
+    context: typer.Context,
     markets: list[str] | None = typer.Argument(
         None,
         metavar="MARKET",
@@ -363,7 +383,11 @@ def update_masters(
     ),
 ) -> None:
     """Download the master files and replace the local copies."""
-    base = check_download_url(base_url or DEFAULT_MASTER_URL)
+    # Compared by name, because typer 0.29 vendors click and its
+    # ParameterSource enum lives in a private module.
+    source = context.get_parameter_source("base_url")
+    from_flag = source is not None and source.name == "COMMANDLINE"
+    base = check_download_url(base_url or DEFAULT_MASTER_URL, from_flag=from_flag)
     selected = [market for market, _ in _expand_markets(markets or [])]
     selected = selected or list(DEFAULT_UPDATE_MARKETS)
     folder = master_dir or default_master_dir()
@@ -384,20 +408,22 @@ def update_masters(
         raise typer.Exit(EXIT_PARTIAL)
 
 
-def check_download_url(url: str) -> str:
+def check_download_url(url: str, *, from_flag: bool = False) -> str:
     """Validate the download URL: https anywhere, plain http only on loopback.
 
-    Raises ConfigError otherwise, since an unencrypted download from a remote
-    host could be altered on the way.
+    An unencrypted download from a remote host could be altered on the way.
+    Raises InputError (exit 2) for a --base-url flag and ConfigError (exit 3)
+    for a value from KIS_FETCH_MASTER_URL.
     """
+    error = InputError if from_flag else ConfigError
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
+        raise error(
             f"invalid master URL {url!r}: use https://HOST/PATH in --base-url "
             "or KIS_FETCH_MASTER_URL"
         )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError(
+        raise error(
             f"rejected plain http master URL {url!r}: use https://, or http:// "
             "only for localhost or a loopback address"
         )

@@ -16,13 +16,16 @@ request held for `hang_seconds` and then closed without a response, and a JSON
 
 DEFAULT_RATE_LIMIT: dict[str, int] = {"real": 20, "paper": 1}
 
+# TCP port numbers are 16-bit, and port 0 lets the operating system pick a free one.
+MAX_PORT = 65535
+
 
 @dataclass(frozen=True, slots=True)
 class KeySpec:
     """An app key the simulator accepts, with its secret and server flavor."""
 
     appkey: str
-    appsecret: str
+    appsecret: str = field(repr=False)
     flavor: Flavor
 
 
@@ -78,6 +81,10 @@ class SimConfig:
 
 def validate(config: SimConfig) -> None:
     """Raise ValueError when a setting is out of range."""
+    if not 0 <= config.port <= MAX_PORT:
+        raise ValueError(
+            f"invalid port {config.port}: use 1 to {MAX_PORT}, or 0 for a free port"
+        )
     if config.flavor not in ("real", "paper"):
         raise ValueError(f"invalid flavor {config.flavor!r}: use real or paper")
     if config.latency_min < 0 or config.latency_max < config.latency_min:
@@ -124,7 +131,11 @@ def parse_key(text: str, default_flavor: Flavor) -> KeySpec:
     if len(parts) == 3 and parts[0] and parts[1] and parts[2] in ("real", "paper"):
         flavor: Flavor = "real" if parts[2] == "real" else "paper"
         return KeySpec(parts[0], parts[1], flavor)
-    raise ValueError(f"invalid key {text!r}: use KEY:SECRET or KEY:SECRET:real|paper")
+    # The message names only the text before the first colon, because the
+    # rest may be the secret.
+    raise ValueError(
+        f"invalid key {parts[0]!r}: use KEY:SECRET or KEY:SECRET:real|paper"
+    )
 
 
 def parse_fault_kinds(text: str) -> tuple[str, ...]:
