@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 
 from rich.console import Console
 
+from kis_fetch.auth import make_cache_dir
 from kis_fetch.config import Settings
 from kis_fetch.errors import EXIT_OK, EXIT_PARTIAL
 from kis_fetch.models import US_PROBE_ORDER, Ticker
@@ -117,7 +118,7 @@ async def run_job(
 ) -> int:
     """Fetch rows for `tickers`, write them, and return the exit code."""
     lock = (
-        OutputLock(output.path, settings.cache_dir / "locks")
+        OutputLock(output.path, make_cache_dir(settings.cache_dir / "locks"))
         if output.path is not None and not is_stream_path(output.path)
         else contextlib.nullcontext()
     )

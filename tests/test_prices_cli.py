@@ -175,6 +175,17 @@ def test_token_reused_and_cache_modes(sim, tmp_path) -> None:
 CACHE_FIX = "set KIS_FETCH_CACHE_DIR to a writable folder"
 
 
+def test_locks_folder_is_file_exits_3(sim, tmp_path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "locks").write_text("not a folder\n")
+    out = tmp_path / "prices.csv"
+    result = run(["005930", "-o", str(out)], base_url=sim.base_url, cache=cache)
+    assert result.exit_code == 3, result.output
+    assert f"cannot use cache folder {cache / 'locks'}: it is a file" in result.stderr
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("resume", [False, True])
 def test_cache_folder_is_file_exits_3(sim, tmp_path, resume) -> None:
     cache = tmp_path / "cache"
