@@ -99,6 +99,7 @@ class RateController:
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
         self._limiter = self._new_limiter(rate)
         self._paused_until = 0.0
+        self._stopped = False
         self._last_decrease = float("-inf")
         self._clean_since = float("-inf")
         self._ceiling = rate
@@ -130,10 +131,18 @@ class RateController:
         self._recent.append(slot)
         return slot
 
+    def stop(self) -> None:
+        """Let no further request leave: every later or waiting `acquire`
+        raises CancelledError, so an interrupted run sends nothing new while
+        the responses already on their way come in."""
+        self._stopped = True
+
     async def acquire(self) -> SendSlot:
         """Wait until this process may send one request; return its slot,
         whose `trace` the request should carry."""
         while True:
+            if self._stopped:
+                raise asyncio.CancelledError
             pause = self._paused_until - self._clock()
             if pause > 0:
                 await asyncio.sleep(pause)
@@ -152,6 +161,8 @@ class RateController:
                 await asyncio.sleep(delay)
             if granted:
                 break
+        if self._stopped:
+            raise asyncio.CancelledError
         self.sent += 1
         now = self._clock()
         if self._clean_since == float("-inf"):

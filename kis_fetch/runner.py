@@ -185,7 +185,7 @@ async def run_job(
                 sizer = asyncio.create_task(follow_latency(session, pipeline))
             completed = False
             try:
-                with StopSignals(pipeline.stop) as signals:
+                with StopSignals(lambda: stop_sending(pipeline, session)) as signals:
                     completed = await pipeline.run(jobs, GRACE_SECONDS)
             finally:
                 if sizer is not None:
@@ -213,6 +213,13 @@ async def run_job(
         if signals.exit_code is not None:
             return signals.exit_code
         return EXIT_PARTIAL if summary.failed else EXIT_OK
+
+
+def stop_sending(pipeline: Pipeline[RowT], session: Session) -> None:
+    """Stop dispatching jobs and sending requests; responses in flight still
+    complete their jobs."""
+    pipeline.stop()
+    session.rate.stop()
 
 
 async def follow_latency(session: Session, pipeline: Pipeline[RowT]) -> None:
