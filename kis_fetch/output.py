@@ -309,7 +309,9 @@ class TableWriter:
             set_cell_size(column, width)
             for column, width in zip(columns, self._widths, strict=True)
         )
-        self._console.print(header, style="bold", markup=False, highlight=False)
+        self._console.print(
+            header.rstrip(), style="bold", markup=False, highlight=False, soft_wrap=True
+        )
 
     def write(self, values: Sequence[object]) -> None:
         cells = []

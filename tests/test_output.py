@@ -133,6 +133,19 @@ def test_table_writer_aligns_wide_names() -> None:
     assert line.endswith("71500")
 
 
+def test_table_header_unwrapped_when_narrow() -> None:
+    from kis_fetch.quotes import PRICE_COLUMNS
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=80)
+    writer = open_writer("table", None, PRICE_COLUMNS, console=console)
+    writer.write(["005930", "KRX", "삼성전자", *[""] * (len(PRICE_COLUMNS) - 3)])
+    writer.close(keep=True)
+    header, line = buffer.getvalue().splitlines()
+    assert header.split() == list(PRICE_COLUMNS)
+    assert line.startswith("005930")
+
+
 def test_table_needs_terminal(tmp_path) -> None:
     with pytest.raises(InputError, match="use csv, tsv, json or jsonl"):
         open_writer("table", tmp_path / "x", COLUMNS)
