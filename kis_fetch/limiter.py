@@ -188,7 +188,7 @@ class RateController:
         floor = self.max_rate * MIN_RATE_FRACTION
         self._set_rate(max(self.rate * factor, floor))
         log.info(
-            "EGW00201 (rate limit): pausing %.1f s, rate now %.1f/s",
+            "EGW00201 (rate limit): pausing %.2f s, rate now %.1f/s",
             PAUSE_SECONDS,
             self.rate,
         )
