@@ -8,6 +8,7 @@ from kis_fetch.limiter import (
     PAUSE_SECONDS,
     SPACING_MARGIN,
     THROTTLE_DECREASE,
+    WINDOW_MARGIN,
     RateController,
     SharedSchedule,
 )
@@ -50,7 +51,7 @@ async def test_no_initial_burst() -> None:
 def test_late_send_delays_one_window_later() -> None:
     clock = FakeClock()
     controller = RateController(10, clock=clock)
-    window = 10 * SPACING_MARGIN / 10
+    window = 10 * WINDOW_MARGIN / 10
     slots = []
     for _ in range(10):
         slots.append(controller.plan_send())
