@@ -81,7 +81,12 @@ _COL_NAME = 6
 _COL_NAME_EN = 7
 _COL_SECURITY_TYPE = 8
 _COL_CURRENCY = 9
+_COL_BASE_PRICE = 12
 _COL_ETP_CLASS = 22
+# Byte offsets of the base price (9 digits) and the listing date (8 digits)
+# in the domestic trailers; the KONEX layout is not mapped.
+_DOMESTIC_BASE_PRICE = {"kospi": 41, "kosdaq": 36}
+_DOMESTIC_LISTED = {"kospi": 105, "kosdaq": 100}
 
 _DOMESTIC_FILE_RE = re.compile(r"^(kospi|kosdaq|konex)_code\.mst(\.zip)?$", re.I)
 _OVERSEAS_FILE_RE = re.compile(r"^([a-z]{3})mst\.cod(\.zip)?$", re.I)
@@ -105,6 +110,11 @@ class MasterRecord:
     market: str
     type: str
     currency: str
+    # The base price (previous close) and listing date (YYYYMMDD) on the day
+    # the file was made; 0.0 and "" where the file has none. The simulator
+    # anchors its prices to them.
+    base_price: float = 0.0
+    listed: str = ""
 
     @property
     def key(self) -> str:
@@ -234,6 +244,15 @@ def parse_domestic(data: bytes, market: str, source: str = "") -> list[MasterRec
             # include it already; older ones listed the 6 digits alone.
             symbol = "Q" + symbol
         name = head[_STANDARD_CODE_END:].decode(ENCODING, errors="replace").strip()
+        base_price, listed = 0.0, ""
+        if market in _DOMESTIC_BASE_PRICE:
+            base_at, listed_at = _DOMESTIC_BASE_PRICE[market], _DOMESTIC_LISTED[market]
+            base_price = _number(
+                trailer[base_at : base_at + 9].decode("ascii", "replace")
+            )
+            listed = _date_text(
+                trailer[listed_at : listed_at + 8].decode("ascii", "replace")
+            )
         records.append(
             MasterRecord(
                 symbol=symbol,
@@ -243,6 +262,8 @@ def parse_domestic(data: bytes, market: str, source: str = "") -> list[MasterRec
                 market=market,
                 type=record_type,
                 currency="KRW",
+                base_price=base_price,
+                listed=listed,
             )
         )
     return records
@@ -287,9 +308,27 @@ def parse_overseas(data: bytes, market: str, source: str = "") -> list[MasterRec
                 market=market,
                 type=_overseas_type(columns[_COL_SECURITY_TYPE].strip(), etp_class),
                 currency=currency or CURRENCY_BY_EXCHANGE.get(exchange, ""),
+                base_price=_number(columns[_COL_BASE_PRICE])
+                if len(columns) > _COL_BASE_PRICE
+                else 0.0,
             )
         )
     return records
+
+
+def _number(text: str) -> float:
+    """Return `text` as a number, or 0.0 when it is blank or not a number."""
+    try:
+        return float(text.strip())
+    except ValueError:
+        return 0.0
+
+
+def _date_text(text: str) -> str:
+    """Return `text` when it is a YYYYMMDD date, else an empty string."""
+    return (
+        text if text.isdigit() and len(text) == 8 and text[:2] in ("19", "20") else ""
+    )
 
 
 def _market_order(market: str) -> tuple[int, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import time
 import zipfile
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -251,3 +252,31 @@ def test_default_master_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.delenv("KIS_FETCH_MASTER_DIR")
     monkeypatch.delenv("KIS_FETCH_CACHE_DIR")
     assert default_master_dir().name == "masters"
+
+
+def test_base_price_and_listing_date(index: MasterIndex) -> None:
+    samsung = index.domestic("005930")
+    ecopro = index.domestic("247540")
+    coke = index.overseas("NYS", "KO")
+    assert samsung is not None and ecopro is not None and coke is not None
+    assert (samsung.base_price, samsung.listed) == (61300.0, "19750611")
+    assert (ecopro.base_price, ecopro.listed) == (200000.0, "20190305")
+    assert (coke.base_price, coke.listed) == (63.65, "")
+
+
+def test_simulated_prices_near_master_base(index: MasterIndex) -> None:
+    from kis_fetch.sim import quotes
+    from kis_fetch.sim.catalog import Catalog
+
+    Catalog.load(DATA)
+    today = date(2026, 12, 4)
+    for key, decimals, base in (
+        ("005930", quotes.DOMESTIC_DECIMALS, 61300),
+        ("NYS:KO", quotes.US_DECIMALS, 63.65),
+    ):
+        profile = quotes.profile(key, decimals)
+        close = quotes.current_bar(profile, today).close / 10**decimals
+        assert base / 3 < close < base * 3, key
+    assert quotes.profile("005930", quotes.DOMESTIC_DECIMALS).listed == date(
+        1975, 6, 11
+    )

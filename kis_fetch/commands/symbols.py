@@ -15,7 +15,6 @@ import tempfile
 import traceback
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -124,7 +123,7 @@ def register(app: typer.Typer) -> None:
         no_args_is_help=False,
     )
     # MARKET is hidden from the Arguments list, where typer 0.29 prints the
-    # Python type (<list[str]>) beside it; the command help describes it.
+    # Python type (<list[str]>) beside it. The command help describes it.
     symbols_app.command(
         "list",
         help="List the symbols in the master files, filtered by market, type "
@@ -302,11 +301,11 @@ def _write_output(rows: list[MasterRecord], output_format: str) -> None:
             for record in rows:
                 writer.writerow([getattr(record, column) for column in FILE_COLUMNS])
         elif output_format == "json":
-            json.dump([asdict(r) for r in rows], sys.stdout, ensure_ascii=False)
+            json.dump([_fields(r) for r in rows], sys.stdout, ensure_ascii=False)
             sys.stdout.write("\n")
         else:
             for record in rows:
-                sys.stdout.write(json.dumps(asdict(record), ensure_ascii=False))
+                sys.stdout.write(json.dumps(_fields(record), ensure_ascii=False))
                 sys.stdout.write("\n")
         sys.stdout.flush()
     except BrokenPipeError:
@@ -336,6 +335,10 @@ def _write_plain(rows: list[MasterRecord]) -> None:
             "(9-character fund and warrant codes); use --format csv to see them",
             err=True,
         )
+
+
+def _fields(record: MasterRecord) -> dict[str, str]:
+    return {column: getattr(record, column) for column in FILE_COLUMNS}
 
 
 def _write_table(rows: list[MasterRecord]) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+
+from kis_fetch.sim import quotes
 
 DOMESTIC_MASTER_FILES = ("kospi_code.mst", "kosdaq_code.mst", "konex_code.mst")
 # "Q" and six characters: the longest code inquire-price takes (an ETN).
@@ -52,7 +55,11 @@ class Catalog:
             )
         domestic: dict[str, Listing] = {}
         overseas: dict[str, dict[str, Listing]] = {}
+        anchors: dict[str, quotes.Anchor] = {}
         for record in MasterIndex.load(directory).records():
+            anchors[record.key] = quotes.Anchor(
+                record.base_price, _listing_date(record.listed)
+            )
             if record.market in DOMESTIC_MARKETS:
                 # MasterIndex gives ETN codes with the Q prefix the quote API
                 # expects. Fund and warrant codes have 9 characters, which the
@@ -66,10 +73,19 @@ class Catalog:
                     record.symbol, record.name, record.market, record.type
                 )
                 overseas.setdefault(record.exchange, {})[record.symbol] = listing
+        quotes.set_anchors(anchors)
         return cls(domestic, overseas, master_files)
 
     def overseas_listing(self, exchange: str, symbol: str) -> Listing | None:
         return self.overseas.get(exchange, {}).get(symbol)
+
+
+def _listing_date(text: str) -> date | None:
+    """Return a YYYYMMDD text as a date, or None when it is blank or invalid."""
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return None
 
 
 def find_master_files(directory: Path) -> dict[str, Path]:

@@ -145,16 +145,39 @@ def _date_between(key: str, salt: str, first: date, last: date) -> date:
     return day
 
 
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A symbol's base price and listing date from its master file."""
+
+    base: float
+    listed: date | None
+
+
+# Profile keys ("005930", "NAS:AAPL") to the master-file values the generated
+# series start from; symbols without one get hashed values.
+_anchors: dict[str, Anchor] = {}
+
+
+def set_anchors(anchors: dict[str, Anchor]) -> None:
+    """Anchor the generated series to master-file prices and listing dates."""
+    _anchors.clear()
+    _anchors.update(anchors)
+    profile.cache_clear()
+
+
 @lru_cache(maxsize=65536)
 def profile(key: str, decimals: int) -> Profile:
     """Return the constants of symbol `key` ("005930" or "NAS:AAPL")."""
-    if decimals == 0:
-        low, high = 1000.0, 400000.0
+    anchor = _anchors.get(key)
+    if anchor is not None and anchor.base > 0:
+        base = anchor.base
     else:
-        low, high = 2.0, 600.0
-    base = low * (high / low) ** _unit(key, "base")
-    # About one symbol in five listed recently; the rest before 2010.
-    if _unit(key, "recent") < 0.2:
+        low, high = (1000.0, 400000.0) if decimals == 0 else (2.0, 600.0)
+        base = low * (high / low) ** _unit(key, "base")
+    if anchor is not None and anchor.listed is not None:
+        listed = anchor.listed
+    elif _unit(key, "recent") < 0.2:
+        # About one symbol in five listed recently; the rest before 2010.
         listed = _date_between(key, "listed", date(2024, 1, 1), date(2026, 6, 30))
     else:
         listed = _date_between(key, "listed", date(1990, 1, 1), date(2009, 12, 31))
