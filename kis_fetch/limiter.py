@@ -57,6 +57,12 @@ PAUSE_SECONDS = 0.15
 # rejected, then probes above it by PROBE_STEP of the maximum per clean second.
 RECOVERY_FRACTION = 0.97
 PROBE_STEP = 0.002
+# After this many clean seconds of probing, the probe step doubles each clean
+# second, up to PROBE_STEP_MAX of the maximum. A rate pushed down by a client
+# that has since stopped (or by a burst of rejections) then climbs back to
+# --rate in seconds, while near the limit the probe stays gentle.
+PROBE_PATIENCE = 4
+PROBE_STEP_MAX = 0.1
 # How many send intervals ahead a process may reserve a slot in the schedule
 # shared with other processes on the same key.
 SHARED_HORIZON_SLOTS = 2
@@ -110,6 +116,7 @@ class RateController:
         self._last_decrease = float("-inf")
         self._clean_since = float("-inf")
         self._ceiling = rate
+        self._clean_probes = 0
         # The last `_window_count` sends, which one window must separate from
         # the next send.
         self._window_count = max(1, math.floor(rate))
@@ -183,6 +190,7 @@ class RateController:
         self.throttled += 1
         self._paused_until = max(self._paused_until, now + PAUSE_SECONDS)
         self._clean_since = self._paused_until
+        self._clean_probes = 0
         # Rejections from one burst arrive together; lower the rate once per burst.
         since_decrease = now - self._last_decrease
         if since_decrease < PAUSE_SECONDS:
@@ -212,6 +220,10 @@ class RateController:
         # probe above it slowly.
         target = self._ceiling * RECOVERY_FRACTION
         step = self.max_rate * PROBE_STEP
+        if self.rate >= target:
+            self._clean_probes += 1
+            doublings = max(0, self._clean_probes - PROBE_PATIENCE)
+            step = min(step * 2**doublings, self.max_rate * PROBE_STEP_MAX)
         if self.rate < target:
             new_rate = self.rate + (target - self.rate) * 0.5 + step
         else:

@@ -131,6 +131,23 @@ def test_rate_floor_after_many_throttles() -> None:
     assert controller.lowest_rate == pytest.approx(20 * MIN_RATE_FRACTION)
 
 
+def test_rate_recovers_after_competitor_leaves() -> None:
+    clock = FakeClock()
+    controller = RateController(20, clock=clock)
+    # Rejections while another client shares the key push the rate down.
+    for _ in range(9):
+        clock.now += 1.5
+        controller.record_throttle()
+    assert controller.rate < 13
+    seconds = 0
+    while controller.rate < 20 and seconds < 60:
+        clock.now += 1.0
+        seconds += 1
+        controller.record_success()
+    assert controller.rate == 20
+    assert seconds <= 20
+
+
 def test_rejects_non_positive_rate() -> None:
     with pytest.raises(ValueError, match="positive"):
         RateController(0)
