@@ -190,7 +190,11 @@ def _json_body(response: httpx.Response) -> dict[str, Any] | None:
 def _credentials_error(msg_cd: str, message: str, settings: Settings) -> ConfigError:
     other = "real" if settings.is_paper else "paper"
     if PAPER_TR_MISSING in message:
-        fix = "this request is not offered on the paper server; use --env real"
+        fix = "this request is not offered on the paper server; " + (
+            "pass --no-batch, or use a real-server key with --env real"
+            if settings.is_paper
+            else "the server is a paper server: use --env paper"
+        )
     elif msg_cd == "EGW02004" or "모의투자" in message or "실전투자" in message:
         fix = f"the app key belongs to the {other} server: use --env {other}"
     elif msg_cd in ("EGW00104", "EGW00105", "EGW00304"):

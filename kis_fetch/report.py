@@ -55,7 +55,7 @@ class RunSummary:
             parts.append(f"{self.pages} pages")
         parts += [
             f"{elapsed:.1f} s",
-            f"{self.requests} requests ({rate:.1f}/s)",
+            f"{self.requests} request{_plural(self.requests)} ({rate:.1f}/s)",
             f"{self.throttled} throttled",
         ]
         text = ", ".join(parts)

@@ -468,6 +468,8 @@ def run_cli(args: list[str], *, base_url: str, cache: Path):
         (["--start", "2024-01-01", "--end", "tomorrow"], "invalid --end 'tomorrow'"),
         (["--start", "2024-05-01", "--end", "2024-04-01"], "is after --end"),
         (["--start", "2024-01-01", "--period", "year"], "invalid --period 'year'"),
+        (["--start", "0001-01-01"], "invalid --start 0001-01-01: use a date from"),
+        (["--start", "2999-01-01"], "is after today, "),
     ],
 )
 def test_cli_rejects_bad_options(tmp_path, args, message) -> None:

@@ -347,6 +347,13 @@ def test_paper_key_on_real_server(sim_factory, tmp_path) -> None:
     assert "--env paper" in result.stderr
 
 
+def test_paper_server_without_env_paper(sim_factory, tmp_path) -> None:
+    sim = sim_factory(flavor="paper")
+    result = run(["005930"], base_url=sim.base_url, cache=tmp_path)
+    assert result.exit_code == 3
+    assert "the server is a paper server: use --env paper" in result.stderr
+
+
 def process_env(base_url: str, cache: Path) -> dict[str, str]:
     """Return the variables a kis-fetch child process needs for the simulator."""
     return {

@@ -41,6 +41,11 @@ def test_line_without_skips() -> None:
     assert "skipped" not in summary_with().line()
 
 
+def test_line_one_request_singular() -> None:
+    summary = RunSummary(fetched=1, requests=1, started=10.0, ended=12.0)
+    assert ", 1 request (0.5/s)," in summary.line()
+
+
 def test_reporter_prints_summary() -> None:
     buffer = io.StringIO()
     console = Console(file=buffer, width=200, highlight=False)

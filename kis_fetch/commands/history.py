@@ -96,6 +96,11 @@ def history(
     raise typer.Exit(code)
 
 
+# No KRX or US listing in the master files predates 1900, so an earlier
+# --start is a typo.
+EARLIEST_DATE = date(1900, 1, 1)
+
+
 def _run(
     options: common.FetchOptions,
     start_text: str,
@@ -111,9 +116,15 @@ def _run(
 
     start = parse_date("--start", start_text)
     end = parse_date("--end", end_text) if end_text is not None else today_kst()
-    if start > end:
+    if start < EARLIEST_DATE:
         raise InputError(
-            f"--start {start.isoformat()} is after --end {end.isoformat()}: "
+            f"invalid --start {start.isoformat()}: use a date from "
+            f"{EARLIEST_DATE.isoformat()} on"
+        )
+    if start > end:
+        upper = f"--end {end.isoformat()}" if end_text else f"today, {end.isoformat()}"
+        raise InputError(
+            f"--start {start.isoformat()} is after {upper}: "
             "the range must run from the older date to the newer one"
         )
     period = period.strip().lower()
