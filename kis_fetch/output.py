@@ -416,7 +416,8 @@ def read_done_keys(
                         except ValueError:
                             continue
         elif fmt in ("csv", "tsv"):
-            with open(path, encoding="utf-8", newline="") as stream:
+            # utf-8-sig: a spreadsheet that saved the file adds a BOM.
+            with open(path, encoding="utf-8-sig", newline="") as stream:
                 text = stream.read()
             lines = text.splitlines(keepends=True)
             if lines and not lines[-1].endswith("\n"):

@@ -192,3 +192,9 @@ def test_resume_lock_is_exclusive_until_released(tmp_path) -> None:
     OutputLock(tmp_path / "other.csv", tmp_path / "locks").release()
     first.release()
     OutputLock(path, tmp_path / "locks").release()
+
+
+def test_resume_reads_csv_with_bom(tmp_path) -> None:
+    path = tmp_path / "edited.csv"
+    path.write_text("\ufeffsymbol,exchange,price,fetched_at\n005930,KRX,1,x\n")
+    assert read_done_keys("csv", path, COLUMNS) == {("005930", "KRX")}

@@ -464,6 +464,14 @@ def test_bare_and_explicit_symbol_written_once(sim, tmp_path) -> None:
     assert "already" not in result.stderr
 
 
+def test_empty_file_named_in_error(sim, tmp_path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing yet\n\n")
+    result = run(["-f", str(empty)], base_url=sim.base_url, cache=tmp_path)
+    assert result.exit_code == 2, result.output
+    assert f"no tickers in {empty}" in result.stderr
+
+
 def test_stdin_dash_keeps_its_place(sim, tmp_path) -> None:
     result = run(
         ["--format", "csv", "-", "000660"],
@@ -642,6 +650,7 @@ def test_output_through_symlink_keeps_link(sim, tmp_path) -> None:
         (["--rate", "inf"], "--rate"),
         (["--timeout", "0"], "--timeout"),
         (["-o", "prices.xlsx"], "pass --format"),
+        (["--rate", "1e-9"], "use at least one request a minute"),
     ],
 )
 def test_bad_paths_and_numbers_exit_2(sim, tmp_path, args, message) -> None:

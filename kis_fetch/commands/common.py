@@ -210,10 +210,19 @@ def check_output_path(output: Path | None) -> None:
         )
 
 
+# One request a minute; a lower --rate would leave a run idle for hours.
+MIN_RATE = 1 / 60
+
+
 def check_numbers(rate: float | None, timeout: float) -> None:
     """Reject non-finite rates and timeouts that are not positive."""
     if rate is not None and not math.isfinite(rate):
         raise InputError(f"invalid --rate {rate}: use a finite number of requests/s")
+    if rate is not None and 0 < rate < MIN_RATE:
+        raise InputError(
+            f"invalid --rate {rate:g}: use at least one request a minute "
+            f"({MIN_RATE:.3f} requests/s)"
+        )
     if not (timeout > 0 and math.isfinite(timeout)):
         raise InputError(
             f"invalid --timeout {timeout}: use a positive number of seconds"
@@ -292,6 +301,11 @@ def gather_tickers(
             "no valid tickers: every ticker was invalid and dropped by "
             "--skip-invalid; use 6-character KRX codes (005930), EXCD:SYMBOL "
             "(NAS:AAPL) or US symbols (AAPL)"
+        )
+    if not ticker_list.tickers and files:
+        named = ", ".join(str(file) for file in files)
+        raise InputError(
+            f"no tickers in {named}: each needs tickers, one or more per line"
         )
     if not ticker_list.tickers:
         raise InputError(
