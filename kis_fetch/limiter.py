@@ -113,6 +113,8 @@ class RateController:
         self._limiter = self._new_limiter(rate)
         self._paused_until = 0.0
         self._stopped = False
+        # Tasks waiting in acquire, which stop() cancels.
+        self._waiting: set[asyncio.Task[object]] = set()
         self._last_decrease = float("-inf")
         self._clean_since = float("-inf")
         self._ceiling = rate
@@ -146,14 +148,26 @@ class RateController:
         return slot
 
     def stop(self) -> None:
-        """Let no further request leave: every later or waiting `acquire`
-        raises CancelledError, so an interrupted run sends nothing new while
-        the responses already on their way come in."""
+        """Let no further request leave: tasks waiting in `acquire` are
+        cancelled and later calls raise CancelledError, so an interrupted run
+        sends nothing new while the responses already on their way come in."""
         self._stopped = True
+        for task in self._waiting:
+            task.cancel()
 
     async def acquire(self) -> SendSlot:
         """Wait until this process may send one request; return its slot,
         whose `trace` the request should carry."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._waiting.add(task)
+        try:
+            return await self._acquire()
+        finally:
+            if task is not None:
+                self._waiting.discard(task)
+
+    async def _acquire(self) -> SendSlot:
         while True:
             if self._stopped:
                 raise asyncio.CancelledError

@@ -148,6 +148,19 @@ def test_rate_recovers_after_competitor_leaves() -> None:
     assert seconds <= 20
 
 
+async def test_stop_cancels_waiting_acquire() -> None:
+    controller = RateController(20)
+    controller.record_throttle()
+    # The pause after EGW00201 holds this acquire; stop must not wait it out.
+    waiting = asyncio.create_task(controller.acquire())
+    await asyncio.sleep(0)
+    controller.stop()
+    await asyncio.sleep(0)
+    assert waiting.cancelled()
+    with pytest.raises(asyncio.CancelledError):
+        await controller.acquire()
+
+
 def test_rejects_non_positive_rate() -> None:
     with pytest.raises(ValueError, match="positive"):
         RateController(0)
