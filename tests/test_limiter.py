@@ -151,7 +151,7 @@ def test_rate_recovers_after_competitor_leaves() -> None:
 async def test_stop_cancels_waiting_acquire() -> None:
     controller = RateController(20)
     controller.record_throttle()
-    # The pause after EGW00201 holds this acquire; stop must not wait it out.
+    # The pause after EGW00201 delays this acquire, and stop must not wait it out.
     waiting = asyncio.create_task(controller.acquire())
     await asyncio.sleep(0)
     controller.stop()

@@ -258,7 +258,9 @@ def test_base_price_and_listing_date(index: MasterIndex) -> None:
     samsung = index.domestic("005930")
     ecopro = index.domestic("247540")
     coke = index.overseas("NYS", "KO")
-    assert samsung is not None and ecopro is not None and coke is not None
+    assert samsung is not None
+    assert ecopro is not None
+    assert coke is not None
     assert (samsung.base_price, samsung.listed) == (61300.0, "19750611")
     assert (ecopro.base_price, ecopro.listed) == (200000.0, "20190305")
     assert (coke.base_price, coke.listed) == (63.65, "")
