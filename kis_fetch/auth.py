@@ -300,6 +300,9 @@ class TokenManager:
     async def _key_lock(self) -> AsyncIterator[None]:
         """Hold the cross-process lock of this server and app key."""
         self._cache.ensure_folder()
+        # flock belongs to the open file, not to a thread, so the executor
+        # thread that waits for it and the loop thread that releases it may
+        # differ.
         lock_fd = os.open(self._cache.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             await asyncio.to_thread(fcntl.flock, lock_fd, fcntl.LOCK_EX)
@@ -344,17 +347,7 @@ class TokenManager:
         return code, f"{code} {text}".strip()
 
     async def _load_or_issue(self, rejected: Secret | None) -> CachedToken:
-        self._cache.ensure_folder()
-        # flock belongs to the open file, not to a thread, so the executor
-        # thread that waits for it and the loop thread that releases it may
-        # differ.
-        lock_fd = os.open(self._cache.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            await asyncio.to_thread(fcntl.flock, lock_fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(lock_fd)
-            raise
-        try:
+        async with self._key_lock():
             cached = self._cache.load()
             if (
                 cached is not None
@@ -364,9 +357,6 @@ class TokenManager:
                 log.debug("using the cached token for %s", self._settings.base_url)
                 return cached
             return await self._issue()
-        finally:
-            fcntl.flock(lock_fd, fcntl.LOCK_UN)
-            os.close(lock_fd)
 
     async def _wait_for_issuance_slot(self) -> None:
         wait = self._cache.last_issued() + issue_interval() - self._clock()
