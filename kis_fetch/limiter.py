@@ -67,7 +67,7 @@ PROBE_STEP_MAX = 0.1
 # shared with other processes on the same key.
 SHARED_HORIZON_SLOTS = 2
 # At very high rates two intervals are microseconds, shorter than one pass
-# through the lock; reserving this far ahead is always allowed.
+# through the lock, so reserving this far ahead is always allowed.
 MIN_SHARED_HORIZON = 0.1
 # A next free slot further ahead than this was not written by a running
 # process: no process reserves more than a few intervals ahead.
@@ -85,7 +85,7 @@ class SendSlot:
         self._clock = clock
 
     async def trace(self, event_name: str, info: dict[str, Any]) -> None:
-        """Record the send time; an httpx "trace" request extension."""
+        """Record when the request headers go out (an httpx "trace" extension)."""
         if event_name.endswith("send_request_headers.started"):
             self.time = max(self.time, self._clock())
 
@@ -156,7 +156,7 @@ class RateController:
             task.cancel()
 
     async def acquire(self) -> SendSlot:
-        """Wait until this process may send one request; return its slot,
+        """Wait until this process may send one request, and return its slot,
         whose `trace` the request should carry."""
         task = asyncio.current_task()
         if task is not None:

@@ -84,7 +84,7 @@ _COL_CURRENCY = 9
 _COL_BASE_PRICE = 12
 _COL_ETP_CLASS = 22
 # Byte offsets of the base price (9 digits) and the listing date (8 digits)
-# in the domestic trailers; the KONEX layout is not mapped.
+# in the domestic trailers. The KONEX layout is not mapped.
 _DOMESTIC_BASE_PRICE = {"kospi": 41, "kosdaq": 36}
 _DOMESTIC_LISTED = {"kospi": 105, "kosdaq": 100}
 
@@ -111,7 +111,7 @@ class MasterRecord:
     type: str
     currency: str
     # The base price (previous close) and listing date (YYYYMMDD) on the day
-    # the file was made; 0.0 and "" where the file has none. The simulator
+    # the file was made, or 0.0 and "" where the file has none. The simulator
     # anchors its prices to them.
     base_price: float = 0.0
     listed: str = ""

@@ -216,7 +216,7 @@ async def run_job(
 
 
 def stop_sending(pipeline: Pipeline[RowT], session: Session) -> None:
-    """Stop dispatching jobs and sending requests; responses in flight still
+    """Stop dispatching jobs and sending requests. Responses in flight still
     complete their jobs."""
     pipeline.stop()
     session.rate.stop()

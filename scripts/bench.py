@@ -380,7 +380,7 @@ async def overhead_scenario(
     data: Path, codes: list[str], workers: int, rounds: int = 3
 ) -> list[str]:
     # The simulator and the client share two cores, so single runs vary by a
-    # third; alternating rounds and taking medians compares like with like.
+    # third, so alternating rounds and taking medians compares like with like.
     sim = Simulator(data, "--rate-limit", "0")
     bare_rates: list[float] = []
     kis_rates: list[float] = []

@@ -210,7 +210,7 @@ def check_output_path(output: Path | None) -> None:
         )
 
 
-# One request a minute; a lower --rate would leave a run idle for hours.
+# One request a minute. A lower --rate would leave a run idle for hours.
 MIN_RATE = 1 / 60
 
 

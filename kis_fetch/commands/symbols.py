@@ -67,7 +67,7 @@ KNOWN_TYPES = frozenset(
 )
 FORMATS = ("plain", "table", "csv", "tsv", "json", "jsonl")
 COLUMNS = ("symbol", "name", "exchange", "type", "market", "currency")
-# CSV and TSV carry every field that JSON does; the terminal table leaves out
+# CSV and TSV carry every field that JSON does. The terminal table leaves out
 # the English name to stay narrow.
 FILE_COLUMNS = ("symbol", "name", "name_en", "exchange", "type", "market", "currency")
 

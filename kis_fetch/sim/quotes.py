@@ -154,7 +154,7 @@ class Anchor:
 
 
 # Profile keys ("005930", "NAS:AAPL") to the master-file values the generated
-# series start from; symbols without one get hashed values.
+# series start from. Symbols without one get hashed values.
 _anchors: dict[str, Anchor] = {}
 
 
